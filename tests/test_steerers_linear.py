@@ -10,7 +10,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 
 from steerbench.steerers import get_steerer
-from steerbench.steerers.logistic import fit_logistic
+from steerbench.steerers.logistic import ColumnStats, fit_logistic
 from steerbench.steerers.mimic import bures_map
 
 
@@ -58,6 +58,23 @@ def test_logistic_regression_matches_sklearn_objective():
     np.testing.assert_allclose(float(b), ref.intercept_[0], rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="single class"):
         fit_logistic(X, torch.ones(270, dtype=torch.float64))
+
+
+def test_logistic_regression_with_given_column_stats_and_basis_is_the_same_fit():
+    """Column statistics supplied by the caller (they replace two passes over X) and a fit
+    in a rotated basis (X Q, Q orthogonal, weights mapped back by Q) give the same optimum."""
+    pos, neg = two_classes(90, 110, 12, seed=7, sep=0.4)
+    X = torch.cat([pos, neg]).double()
+    y = torch.cat([torch.ones(90), torch.zeros(110)])
+    w, b = fit_logistic(X, y, tol=1e-9)
+    stats = ColumnStats(X[:90].sum(0), X[90:].sum(0), X.square().sum(0))
+    w2, b2 = fit_logistic(X, y, tol=1e-9, col_stats=stats)
+    Q = torch.linalg.qr(torch.randn(12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))[0]
+    v, b3 = fit_logistic(X @ Q, y, tol=1e-9, basis=lambda u: Q @ u)
+    for ww, bb in ((w2, b2), (Q @ v, b3)):
+        # Both stop at |gradient| <= 1e-9; the penalty's curvature 1/n bounds the gap.
+        torch.testing.assert_close(ww, w, rtol=1e-5, atol=1e-6)
+        assert abs(float(bb - b)) < 1e-5
 
 
 def test_iti_is_unit_norm_probe_direction_that_separates_classes():

@@ -162,18 +162,23 @@ def test_bad_hyperparameters_raise():
 
 
 def test_fast_routes_equal_the_reference_routes():
-    """The fit-time feature route (cache-sized blocks, reused buffers) computes `features`
-    (bit for bit up to the FFT library's batch remainder handling, a few ULPs); the fused
-    degree-2 steer-time gradient equals the generic `score_grad`."""
+    """The fit-time feature route (spectral basis, cache-sized blocks, worker threads)
+    computes `to_spectral(features)` with per-part column sums and sums of squares; the
+    fused degree-2 steer-time gradient equals the generic `score_grad`."""
     s = sketch.prepare(sketch_state(30, 96, 5, dtype=torch.float32), 0.1, 1.0)
     g = torch.Generator().manual_seed(6)
     a, b = torch.randn(37, 30, generator=g), torch.randn(29, 30, generator=g)
-    stats = (torch.zeros(96, dtype=torch.float64), torch.zeros(96, dtype=torch.float64))
-    Z = sketch.features_cpu([a, b], s, transform=lambda x: x * 2, chunk=8, col_stats=stats)
-    ref = sketch.features(torch.cat([a, b]) * 2, s)
-    torch.testing.assert_close(Z, ref, rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(stats[0], ref.double().sum(0), rtol=1e-4, atol=1e-4)  # float32 block sums
-    torch.testing.assert_close(stats[1], ref.double().square().sum(0), rtol=1e-4, atol=1e-4)
+    ref = sketch.to_spectral(sketch.features(torch.cat([a, b]) * 2, s)).double()
+    torch.testing.assert_close(sketch.spectral_features(torch.cat([a, b]) * 2, s).double(), ref,
+                               rtol=1e-5, atol=1e-5)
+    for workers in (1, 3):
+        Z, (sum_a, sum_b), sum_sq = sketch.spectral_features_cpu([a, b], s, transform=lambda x: x * 2,
+                                                                 chunk=8, workers=workers)
+        assert Z.shape == (66, 2 * (96 // 2 + 1))
+        torch.testing.assert_close(Z.double(), ref, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(sum_a, ref[:37].sum(0), rtol=1e-4, atol=1e-4)  # float32 block sums
+        torch.testing.assert_close(sum_b, ref[37:].sum(0), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(sum_sq, ref.square().sum(0), rtol=1e-4, atol=1e-4)
     s64 = sketch.prepare(sketch_state(30, 96, 5), 0.1, 1.0)
     w = torch.randn(96, generator=g, dtype=torch.float64)
     x = torch.randn(7, 30, generator=g, dtype=torch.float64)
@@ -201,3 +206,48 @@ def test_fused_gradient_device_route_equals_cpu_route():
 
     via_tables = sketch.score_grad2(x.as_subclass(Wrapped), s)
     torch.testing.assert_close(via_tables.as_subclass(torch.Tensor), reference, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("D", [96, 97])
+def test_spectral_basis_is_orthonormal_and_inverted_by_from_spectral(D):
+    """to_spectral keeps inner products (the fit in that basis is the fit on the features)
+    and from_spectral is its transpose: <U a, v> = <a, U^T v>, U^T U a = a."""
+    g = torch.Generator().manual_seed(11)
+    a, c = torch.randn(2, D, generator=g, dtype=torch.float64)
+    Ua, Uc = sketch.to_spectral(a), sketch.to_spectral(c)
+    torch.testing.assert_close(Ua @ Uc, a @ c, rtol=1e-12, atol=1e-12)
+    v = torch.randn(Ua.shape[-1], generator=g, dtype=torch.float64)
+    v[1] = 0.0  # the imaginary part of bin 0 is not a coordinate (always zero in U a)
+    if D % 2 == 0:
+        v[-1] = 0.0  # nor that of bin D/2
+    torch.testing.assert_close(Ua @ v, a @ sketch.from_spectral(v, D), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(sketch.from_spectral(Ua, D), a, rtol=1e-12, atol=1e-12)
+
+
+def test_odesteer_fit_in_the_spectral_basis_equals_the_fit_on_the_features():
+    """The CPU fit (spectral basis, weights mapped back) reaches the classifier that
+    logistic regression on the sketch features themselves reaches."""
+    from steerbench.steerers.logistic import fit_logistic
+
+    pos, neg = quadratic_classes(150, 170, seed=4)
+    st = get_steerer("ODESteer", n_components=256, seed=1).fit(pos.float(), neg.float())
+    s = st._tensors(torch.device("cpu"), torch.float32)
+    Z = st._features(torch.cat([pos, neg]).float(), s).double()
+    y = torch.cat([torch.ones(150), torch.zeros(170)])
+    w, b = fit_logistic(Z, y, tol=1e-9)
+    torch.testing.assert_close(st.state["coef"].double(), w, rtol=2e-3, atol=2e-3 * float(w.abs().max()))
+    assert abs(float(st.state["intercept"]) - float(b)) < 2e-3 * max(1.0, abs(float(b)))
+
+
+def test_device_fit_route_equals_the_cpu_route(monkeypatch):
+    """Off CPU the fit computes its spectral features in row blocks by the device route;
+    the classifier is the one the threaded CPU route fits."""
+    from steerbench.steerers import ode as ode_mod
+
+    pos, neg = quadratic_classes(120, 100, seed=8)
+    cpu = get_steerer("ODESteer", n_components=128, seed=2).fit(pos.float(), neg.float())
+    monkeypatch.setattr(ode_mod, "_threaded_cpu_route", lambda x: False)
+    dev = get_steerer("ODESteer", n_components=128, seed=2).fit(pos.float(), neg.float())
+    scale = float(cpu.state["coef"].abs().max())
+    torch.testing.assert_close(dev.state["coef"], cpu.state["coef"], rtol=1e-3, atol=1e-3 * scale)
+    torch.testing.assert_close(dev.state["intercept"], cpu.state["intercept"], rtol=1e-3, atol=1e-3)

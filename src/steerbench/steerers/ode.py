@@ -26,7 +26,7 @@ from tqdm import tqdm
 from steerbench.steerers import rff as rff_mod
 from steerbench.steerers import sketch
 from steerbench.steerers.base import Steerer
-from steerbench.steerers.logistic import fit_logistic
+from steerbench.steerers.logistic import ColumnStats, fit_logistic
 
 SOLVERS = ("euler", "midpoint", "rk4")
 _CHUNK = 2048  # rows per feature block at fit time (bounds memory)
@@ -47,6 +47,12 @@ def integrate(field: Callable[[Tensor], Tensor], x: Tensor, T: float, solver: st
             k4 = field(x + h * k3)
             x = x + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
     return x
+
+
+def _threaded_cpu_route(x: Tensor) -> bool:
+    """Fit-time features by `sketch.spectral_features_cpu` (CPU) or by row blocks of the
+    device route (a function so that tests can take the device route on CPU)."""
+    return x.device.type == "cpu"
 
 
 def _unit(g: Tensor) -> Tensor:
@@ -79,20 +85,23 @@ class KernelFieldSteerer(Steerer):
     def _fit(self, pos: Tensor, neg: Tensor) -> None:
         self._prepare(pos, neg)
         s = {k: v.to(pos.device) for k, v in self.state.items()}
-        Z, stats = self._fit_features(pos, neg, s)
+        Z, stats, basis = self._fit_features(pos, neg, s)
         y = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).to(Z.device)
-        coef, intercept = fit_logistic(Z, y, C=self.C, max_iter=self.max_iter, col_stats=stats)
+        coef, intercept = fit_logistic(Z, y, C=self.C, max_iter=self.max_iter, col_stats=stats, basis=basis)
+        if basis is not None:
+            coef = basis(coef)
         self.state["coef"] = coef.float()
         self.state["intercept"] = intercept.reshape(1).float()
 
     def _fit_features(
         self, pos: Tensor, neg: Tensor, s: dict[str, Tensor]
-    ) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
-        """Features [n_pos + n_neg, D] (float32) of the fitting rows, pos first, and their
-        column sums and sums of squares (float64) or None."""
+    ) -> tuple[Tensor, ColumnStats | None, Callable[[Tensor], Tensor] | None]:
+        """The fitting rows' features (float32, pos first) in some orthonormal basis, their
+        `ColumnStats` or None, and the map from weights in that basis back to weights on
+        the features (None: the basis is the features' own)."""
         X = torch.cat([pos, neg]).float()
         blocks = tqdm(X.split(_CHUNK), desc=f"{self.name} features", disable=not sys.stderr.isatty())
-        return torch.cat([self._features(block, s) for block in blocks]), None
+        return torch.cat([self._features(block, s) for block in blocks]), None, None
 
     # the barrier function and its field -------------------------------------
     def decision_function(self, x: Tensor) -> Tensor:
@@ -160,16 +169,17 @@ class _PolySketchField(KernelFieldSteerer):
         xh, _ = self._normalised(x)
         return sketch.features(xh, sketch.prepare(s, self.gamma, self.coef0))
 
-    def _fit_features(
-        self, pos: Tensor, neg: Tensor, s: dict[str, Tensor]
-    ) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
-        if pos.device.type != "cpu":
-            return super()._fit_features(pos, neg, s)
-        # Same values as `_features` (tested), in cache-sized blocks.
-        stats = tuple(torch.zeros(self.n_components, dtype=torch.float64) for _ in range(2))
-        Z = sketch.features_cpu([pos, neg], sketch.prepare(s, self.gamma, self.coef0),
-                                transform=lambda xb: self._normalised(xb)[0], col_stats=stats)
-        return Z, stats
+    def _fit_features(self, pos: Tensor, neg: Tensor, s: dict[str, Tensor]):
+        # The features in the orthonormal spectral basis (no inverse FFT; see `sketch`).
+        s = sketch.prepare(s, self.gamma, self.coef0)
+        basis = lambda v: sketch.from_spectral(v, self.n_components)  # noqa: E731
+        if not _threaded_cpu_route(pos):
+            X = torch.cat([pos, neg]).float()
+            blocks = tqdm(X.split(_CHUNK), desc=f"{self.name} features", disable=not sys.stderr.isatty())
+            return torch.cat([sketch.spectral_features(self._normalised(b)[0], s) for b in blocks]), None, basis
+        Z, (sum_pos, sum_neg), sum_sq = sketch.spectral_features_cpu(
+            [pos, neg], s, transform=lambda xb: self._normalised(xb)[0])
+        return Z, ColumnStats(sum_pos, sum_neg, sum_sq), basis
 
     def _score_grad(self, x: Tensor, s: dict[str, Tensor]) -> Tensor:
         sketch.prepare(s, self.gamma, self.coef0)

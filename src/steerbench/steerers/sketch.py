@@ -10,6 +10,11 @@ coordinate), so we never build x~. On CPU the count sketch is an index_add (sequ
 so deterministic); on CUDA it is a gather through per-bucket index tables, deterministic
 unlike CUDA's atomic scatter-add.
 
+For fitting on CPU the features are produced in an orthonormal spectral basis instead
+(`to_spectral`: the scaled real and imaginary parts of rfft(phi), which is just the
+product of the sketches' spectra), saving the inverse FFT; a classifier with an L2
+penalty is the same in any orthonormal basis and its weights map back by `from_spectral`.
+
 The gradient of a linear score w.phi(x) is computed through the sketch as well:
 d(w.phi)/dS_k is the circular cross-correlation of w with the convolution of the other
 sketches (an FFT product), gathered back to the coordinates: O(d + D log D) per row. The
@@ -19,6 +24,8 @@ benchmarks/steerers.py); it is kept for tests and that comparison.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import Tensor
@@ -101,44 +108,116 @@ def features(x: Tensor, s: dict[str, Tensor]) -> Tensor:
     return torch.fft.irfft(product, n=D, dim=-1)
 
 
-def features_cpu(parts: list[Tensor], s: dict[str, Tensor], transform=None, chunk: int = 64,
-                 dtype: torch.dtype = torch.float32, col_stats: tuple[Tensor, Tensor] | None = None) -> Tensor:
-    """`features(transform(rows))` for the rows of all `parts` (stacked) on CPU, computed in
-    `dtype`: the same values (bit for bit, except a few ULPs where the FFT library treats
-    a ragged batch remainder differently), but fast: small row blocks stay in cache and every
-    temporary is one reused workspace (fresh large tensors per block cost page faults that
-    took as long as the FFTs). Output [sum of rows, D]. If `col_stats` (two float64 [D]
-    tensors) is given, the column sums and sums of squares are added to it on the way."""
-    bias = s["bias_sketch"].to(dtype)
+def spectral_scale(D: int, dtype: torch.dtype = torch.float64) -> Tensor:
+    """Scale of each half-spectrum bin k = 0..D//2 in the orthonormal real spectral basis:
+    1/sqrt(D) for the real-only bins (0, and D/2 when D is even), sqrt(2/D) otherwise."""
+    scale = torch.full((D // 2 + 1,), (2.0 / D) ** 0.5, dtype=dtype)
+    scale[0] = D ** -0.5
+    if D % 2 == 0:
+        scale[-1] = D ** -0.5
+    return scale
+
+
+def to_spectral(z: Tensor) -> Tensor:
+    """U z for rows z [..., D]: rfft(z) scaled by `spectral_scale`, as interleaved real and
+    imaginary parts [..., 2 (D//2 + 1)]. U is an isometry (Parseval): <U a, U b> = <a, b>.
+    The imaginary parts of the real-only bins are always zero."""
+    D = z.shape[-1]
+    spec = torch.fft.rfft(z, dim=-1) * spectral_scale(D, z.dtype).to(z.device)
+    return torch.view_as_real(spec).flatten(-2)
+
+
+def from_spectral(v: Tensor, D: int) -> Tensor:
+    """U^T v for v [..., 2 (D//2 + 1)] (`to_spectral`'s layout): back to [..., D]. The
+    imaginary parts of the real-only bins are ignored."""
+    n_re = D // 2 + 1
+    V = torch.view_as_complex(v.reshape(*v.shape[:-1], n_re, 2).contiguous())
+    # irfft weighs bin k by c_k / D (c_k = 1 for real-only bins, else 2): W_k = D s_k V_k / c_k.
+    c = torch.full((n_re,), 2.0, dtype=v.dtype, device=v.device)
+    c[0] = 1.0
+    if D % 2 == 0:
+        c[-1] = 1.0
+    weight = D * spectral_scale(D, v.dtype).to(v.device) / c
+    return torch.fft.irfft(V * weight, n=D, dim=-1)
+
+
+def spectral_features(x: Tensor, s: dict[str, Tensor]) -> Tensor:
+    """`to_spectral(features(x))` for rows x [B, d] on any device, without the inverse FFT
+    (the fit route off CPU; `spectral_features_cpu` is the CPU one)."""
+    D = s["bias_sketch"].shape[1]
+    spectra = torch.fft.rfft(count_sketches(x, s), dim=-1)
+    product = spectra[0] * spectral_scale(D, x.dtype).to(x.device)
+    for k in range(1, spectra.shape[0]):
+        product = product * spectra[k]
+    return torch.view_as_real(product).flatten(-2)
+
+
+def spectral_features_cpu(parts: list[Tensor], s: dict[str, Tensor], transform=None, chunk: int = 32,
+                          workers: int | None = None) -> tuple[Tensor, list[Tensor], Tensor]:
+    """`to_spectral(features(transform(rows)))` for the rows of all `parts` (stacked) on
+    CPU, float32 [rows, 2 (D//2 + 1)], with its column sums over each part's rows and its
+    column sums of squares, float64 (for `logistic.ColumnStats`).
+
+    Fitting needs the features only through inner products with a weight vector and its
+    norm, both kept by U, so a classifier with an L2 penalty fitted on U phi is the one
+    fitted on phi (its weights map back by `from_spectral`). In this basis a row is the
+    product of its sketches' spectra: no inverse FFT (a third of the FFT work) and the
+    forward FFT writes straight into the output. Rows go in cache-sized blocks through
+    reused workspaces, split over `workers` threads (default: torch's thread count; the
+    FFT of one small block does not parallelise well inside torch)."""
+    bias = s["bias_sketch"].float()
     degree, D = bias.shape
+    n_re = D // 2 + 1
     N = sum(p.shape[0] for p in parts)
-    out = torch.empty(N, D, dtype=dtype)
-    width = max(1, min(chunk, N))
-    buf = torch.empty(degree, width, D, dtype=dtype)
-    spec = torch.empty(degree, width, D // 2 + 1, dtype=torch.complex128 if dtype == torch.float64
-                       else torch.complex64)
-    signs = s["sign_x"].to(dtype)
-    row = 0
-    for part in parts:
+    out = torch.empty(N, 2 * n_re, dtype=torch.float32)
+    spectra = torch.view_as_complex(out.view(N, n_re, 2))
+    scale = spectral_scale(D, torch.float32)
+    signs = s["sign_x"].float()
+    # (part number, first row in part, first row in out, rows) for every block.
+    blocks, row = [], 0
+    for j, part in enumerate(parts):
         for i in range(0, part.shape[0], chunk):
-            xb = part[i : i + chunk].to(dtype)
+            B = min(chunk, part.shape[0] - i)
+            blocks.append((j, i, row, B))
+            row += B
+    workers = max(1, min(workers or torch.get_num_threads(), len(blocks)))
+
+    def run(mine: list[tuple[int, int, int, int]]) -> tuple[Tensor, Tensor]:
+        buf = torch.empty(degree, chunk, D)
+        spec = torch.empty(max(degree - 1, 1), chunk, n_re, dtype=torch.complex64)  # sketches 2..
+        squares = torch.empty(chunk, 2 * n_re)
+        sums = torch.zeros(len(parts), 2 * n_re, dtype=torch.float64)
+        sq = torch.zeros(2 * n_re, dtype=torch.float64)
+        for j, i, row, B in mine:
+            xb = parts[j][i : i + B].float()
             if transform is not None:
                 xb = transform(xb)
-            B = xb.shape[0]
-            sk, sp = buf[:, :B], spec[:, :B]
+            sk = buf[:, :B]
             sk.copy_(bias[:, None, :].expand(degree, B, D))
             for k in range(degree):
                 sk[k].index_add_(1, s["index_x"][k], xb * signs[k])
-            torch.fft.rfft(sk, dim=-1, out=sp)
-            product = sp[0]
+            product = spectra[row : row + B]
+            torch.fft.rfft(sk[0], dim=-1, out=product)
+            product.mul_(scale)
             for k in range(1, degree):
-                product.mul_(sp[k])
-            z = torch.fft.irfft(product, n=D, dim=-1, out=out[row : row + B])
-            if col_stats is not None:  # while the block is in cache
-                col_stats[0].add_(z.sum(0))
-                col_stats[1].add_(torch.mul(z, z, out=sk[0]).sum(0))
-            row += B
-    return out
+                product.mul_(torch.fft.rfft(sk[k], dim=-1, out=spec[k - 1, :B]))
+            z = out[row : row + B]  # while the block is in cache
+            sums[j].add_(z.sum(0))
+            sq.add_(torch.mul(z, z, out=squares[:B]).sum(0))
+        return sums, sq
+
+    if workers == 1:
+        results = [run(blocks)]
+    else:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the parallelism is ours: one thread per share of blocks
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                results = list(pool.map(run, [blocks[j::workers] for j in range(workers)]))
+        finally:
+            torch.set_num_threads(threads)
+    sums = sum(r[0] for r in results)
+    return out, list(sums), sum(r[1] for r in results)
 
 
 def score_grad(x: Tensor, w_hat: Tensor, s: dict[str, Tensor], w_hat_conj: Tensor | None = None) -> Tensor:
