@@ -99,9 +99,13 @@ class KernelFieldSteerer(Steerer):
         """The fitting rows' features (float32, pos first) in some orthonormal basis, their
         `ColumnStats` or None, and the map from weights in that basis back to weights on
         the features (None: the basis is the features' own)."""
+        return self._in_row_blocks(pos, neg, lambda rows: self._features(rows, s)), None, None
+
+    def _in_row_blocks(self, pos: Tensor, neg: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
+        """fn over the fitting rows (pos first, float32) in blocks of _CHUNK, stacked."""
         X = torch.cat([pos, neg]).float()
         blocks = tqdm(X.split(_CHUNK), desc=f"{self.name} features", disable=not sys.stderr.isatty())
-        return torch.cat([self._features(block, s) for block in blocks]), None, None
+        return torch.cat([fn(block) for block in blocks])
 
     # the barrier function and its field -------------------------------------
     def decision_function(self, x: Tensor) -> Tensor:
@@ -174,9 +178,8 @@ class _PolySketchField(KernelFieldSteerer):
         s = sketch.prepare(s, self.gamma, self.coef0)
         basis = lambda v: sketch.from_spectral(v, self.n_components)  # noqa: E731
         if not _threaded_cpu_route(pos):
-            X = torch.cat([pos, neg]).float()
-            blocks = tqdm(X.split(_CHUNK), desc=f"{self.name} features", disable=not sys.stderr.isatty())
-            return torch.cat([sketch.spectral_features(self._normalised(b)[0], s) for b in blocks]), None, basis
+            Z = self._in_row_blocks(pos, neg, lambda rows: sketch.spectral_features(self._normalised(rows)[0], s))
+            return Z, None, basis
         Z, (sum_pos, sum_neg), sum_sq = sketch.spectral_features_cpu(
             [pos, neg], s, transform=lambda xb: self._normalised(xb)[0])
         return Z, ColumnStats(sum_pos, sum_neg, sum_sq), basis

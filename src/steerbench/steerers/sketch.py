@@ -98,14 +98,18 @@ def count_sketches(x: Tensor, s: dict[str, Tensor]) -> Tensor:
     return out
 
 
-def features(x: Tensor, s: dict[str, Tensor]) -> Tensor:
-    """TensorSketch features phi [B, D] for rows x [B, d]."""
-    D = s["bias_sketch"].shape[1]
+def _spectrum(x: Tensor, s: dict[str, Tensor]) -> Tensor:
+    """rfft(phi(x)) [B, D//2 + 1]: the product of the sketches' spectra."""
     spectra = torch.fft.rfft(count_sketches(x, s), dim=-1)
     product = spectra[0]
     for k in range(1, spectra.shape[0]):
         product = product * spectra[k]
-    return torch.fft.irfft(product, n=D, dim=-1)
+    return product
+
+
+def features(x: Tensor, s: dict[str, Tensor]) -> Tensor:
+    """TensorSketch features phi [B, D] for rows x [B, d]."""
+    return torch.fft.irfft(_spectrum(x, s), n=s["bias_sketch"].shape[1], dim=-1)
 
 
 def spectral_scale(D: int, dtype: torch.dtype = torch.float64) -> Tensor:
@@ -130,26 +134,17 @@ def to_spectral(z: Tensor) -> Tensor:
 def from_spectral(v: Tensor, D: int) -> Tensor:
     """U^T v for v [..., 2 (D//2 + 1)] (`to_spectral`'s layout): back to [..., D]. The
     imaginary parts of the real-only bins are ignored."""
-    n_re = D // 2 + 1
-    V = torch.view_as_complex(v.reshape(*v.shape[:-1], n_re, 2).contiguous())
-    # irfft weighs bin k by c_k / D (c_k = 1 for real-only bins, else 2): W_k = D s_k V_k / c_k.
-    c = torch.full((n_re,), 2.0, dtype=v.dtype, device=v.device)
-    c[0] = 1.0
-    if D % 2 == 0:
-        c[-1] = 1.0
-    weight = D * spectral_scale(D, v.dtype).to(v.device) / c
-    return torch.fft.irfft(V * weight, n=D, dim=-1)
+    V = torch.view_as_complex(v.reshape(*v.shape[:-1], D // 2 + 1, 2).contiguous())
+    # irfft weighs bin k by c_k / D (c_k = 1 for real-only bins, else 2), so the spectrum
+    # W with <phi, irfft(W)> = <U phi, v> is W_k = D s_k V_k / c_k = V_k / s_k.
+    return torch.fft.irfft(V / spectral_scale(D, v.dtype).to(v.device), n=D, dim=-1)
 
 
 def spectral_features(x: Tensor, s: dict[str, Tensor]) -> Tensor:
     """`to_spectral(features(x))` for rows x [B, d] on any device, without the inverse FFT
     (the fit route off CPU; `spectral_features_cpu` is the CPU one)."""
-    D = s["bias_sketch"].shape[1]
-    spectra = torch.fft.rfft(count_sketches(x, s), dim=-1)
-    product = spectra[0] * spectral_scale(D, x.dtype).to(x.device)
-    for k in range(1, spectra.shape[0]):
-        product = product * spectra[k]
-    return torch.view_as_real(product).flatten(-2)
+    scale = spectral_scale(s["bias_sketch"].shape[1], x.dtype).to(x.device)
+    return torch.view_as_real(_spectrum(x, s) * scale).flatten(-2)
 
 
 def spectral_features_cpu(parts: list[Tensor], s: dict[str, Tensor], transform=None, chunk: int = 32,
