@@ -3,7 +3,8 @@
 The SLURM tests need the single-node cluster that .ci/run starts (.ci/slurm-up.sh, as
 root on Debian) and run only when STEERBENCH_SLURM=1; otherwise they skip and say why.
 They run the CI config through `--profile profiles/slurm --profile profiles/ci-slurm`
-and through a local `--cores 2` run, then compare. The cheap checks of the profile and
+and compare with a local `--cores 2` run of it (the session's `ci_run`, shared with
+test_workflow_ci.py, when the config is ci.yaml: the same jobs are not run twice). The cheap checks of the profile and
 of envs/steerbench.yaml run everywhere.
 """
 
@@ -164,11 +165,10 @@ def _job_counts(output: str, kind: str = "rule") -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, request):
     """The same config and target, once through SLURM and once locally."""
     _require_slurm()
     slurm_wd = make_workdir(tmp_path_factory.mktemp("slurm") / "wd", CI_CONFIG)
-    local_wd = make_workdir(tmp_path_factory.mktemp("local") / "wd", CI_CONFIG)
     cfg = ("--configfile", f"config/{CI_CONFIG}")  # last: --configfile takes every word after it
 
     # A dry run prints every job as `rule X:`; the real run prints the jobs it keeps on
@@ -185,8 +185,12 @@ def runs(tmp_path_factory):
     assert set(local) <= {"all"} | {r for r in planned if r.startswith("download_")}, (
         f"only downloads (and `all`) may run on the submit host: {local}"
     )
-    res_local = snakemake(local_wd, TARGET, "--cores", "2", *cfg, timeout=RUN_TIMEOUT_S)
-    assert res_local.returncode == 0, res_local.stdout[-6000:] + res_local.stderr[-6000:]
+    if CI_CONFIG == "ci.yaml":  # the whole DAG of ci.yaml, run locally once per session
+        local_wd = request.getfixturevalue("ci_run")
+    else:
+        local_wd = make_workdir(tmp_path_factory.mktemp("local") / "wd", CI_CONFIG)
+        res_local = snakemake(local_wd, TARGET, "--cores", "2", *cfg, timeout=RUN_TIMEOUT_S)
+        assert res_local.returncode == 0, res_local.stdout[-6000:] + res_local.stderr[-6000:]
     return {"slurm": slurm_wd, "local": local_wd, "remote": remote, "local_rules": local,
             "log": res.stdout + res.stderr}
 
@@ -225,12 +229,12 @@ def test_every_job_ran_as_its_own_slurm_job(runs):
 
 
 def test_tables_equal_a_local_run(runs):
-    tables = sorted((runs["local"] / "results" / "tables").glob("*.csv"))
-    assert tables, "the local run wrote no table"
-    for local_table in tables:
-        slurm_table = runs["slurm"] / "results" / "tables" / local_table.name
-        assert slurm_table.exists(), f"SLURM run lacks {local_table.name}"
-        assert slurm_table.read_text() == local_table.read_text(), local_table.name
+    tables = sorted((runs["slurm"] / "results" / "tables").glob("*.csv"))
+    assert runs["slurm"] / TARGET in tables, f"the SLURM run did not write {TARGET}"
+    for slurm_table in tables:
+        local_table = runs["local"] / "results" / "tables" / slurm_table.name
+        assert local_table.exists(), f"the local run lacks {slurm_table.name}"
+        assert slurm_table.read_text() == local_table.read_text(), slurm_table.name
 
 
 def test_failing_rule_fails_the_run_and_is_named(runs):

@@ -4,6 +4,12 @@ Steering edits the layer output at every position from the last context token to
 end, in one teacher-forced pass. That equals generating the continuation token by token
 with the generation hook: the edit at position t depends only on the unedited state at
 t, which no later edit can change.
+
+Multiple-choice scoring asks for one context with many continuations (TruthfulQA: ~12
+choices per question). A batch whose pairs share contexts runs each distinct context
+once, minus its last token (no position there is steered), keeps its key/value cache,
+and then runs only [last context token + continuation] per pair against a copy of that
+cache: the context's tokens are processed once instead of once per choice.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Sequence
 
 import torch
 
-from .batching import check_batch_size, check_texts, encode, forward_kwargs, input_device, longest_first, pad_left, run_adaptive
+from .batching import check_batch_size, check_texts, encode, forward_kwargs, input_device, pad_left, position_ids, run_adaptive
 from .generate import steering_context
 from .hooks import Steerer
 from .model import LM
@@ -27,11 +33,13 @@ def loglikelihood(
     layer: int | None = None,
     T: float = 0.0,
     batch_size: int = 16,
+    share_contexts: bool = True,
 ) -> list[float]:
     """sum_t log p(continuation token t | context, earlier continuation tokens), per pair.
 
     The context is tokenized as a prompt (BOS added unless present), the continuation
-    without special tokens, and the two id lists are joined.
+    without special tokens, and the two id lists are joined. `share_contexts=False` runs
+    every pair as one full sequence (the reference the shared route is tested against).
     """
     check_texts(contexts, "contexts")
     check_texts(continuations, "continuations")
@@ -46,32 +54,83 @@ def loglikelihood(
             raise ValueError(f"contexts[{i}] tokenizes to nothing and the tokenizer adds no BOS; give a non-empty context")
         if not x:
             raise ValueError(f"continuations[{i}] ({continuations[i]!r}) tokenizes to nothing; give a non-empty continuation")
-    rows = [c + x for c, x in zip(ctx_ids, cont_ids)]
-    device = input_device(lm.model)
-    keep_logits = "logits_to_keep" in inspect.signature(lm.model.forward).parameters
-    results: list[float] = [0.0] * len(rows)
+    model = lm.model
+    device = input_device(model)
+    params = inspect.signature(model.forward).parameters
+    keep_logits = "logits_to_keep" in params
+    results: list[float] = [0.0] * len(ctx_ids)
 
-    def step(idx: list[int], _: int) -> None:
-        input_ids, mask = pad_left([rows[i] for i in idx], tok.pad_token_id, device)
+    def store(idx: list[int], token_lp: torch.Tensor, valid: torch.Tensor) -> None:
+        for i, s in zip(idx, torch.where(valid, token_lp, 0.0).sum(-1).tolist()):
+            results[i] = float(s)
+
+    def whole(idx: list[int]) -> None:
+        """Each pair as one left-padded sequence, steered from the last context token on."""
+        input_ids, mask = pad_left([ctx_ids[i] + cont_ids[i] for i in idx], tok.pad_token_id, device)
         lengths = torch.as_tensor([len(cont_ids[i]) for i in idx], device=device)
         K = int(lengths.max())
         S = input_ids.shape[1]
-        # Positions S-c-1 .. S-1 of a row: the last context token and the continuation.
-        pos = torch.arange(S, device=device)
-        steer_mask = pos[None, :] >= (S - lengths - 1)[:, None]
-        kwargs = forward_kwargs(lm.model, mask)
+        steer_mask = torch.arange(S, device=device)[None, :] >= (S - lengths - 1)[:, None]
+        kwargs = forward_kwargs(model, mask)
         if keep_logits:
             kwargs["logits_to_keep"] = K + 1  # only the logits we score: saves [B, S, V] memory
         with steering_context(lm, steerer, layer, T, mask=steer_mask):
-            logits = lm.model(input_ids=input_ids, **kwargs).logits
+            logits = model(input_ids=input_ids, **kwargs).logits
         logp = torch.log_softmax(logits[:, -(K + 1) : -1, :].float(), dim=-1)
-        targets = input_ids[:, -K:]
-        token_lp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        valid = torch.arange(K, device=device)[None, :] >= (K - lengths)[:, None]
-        sums = torch.where(valid, token_lp, 0.0).sum(-1).tolist()
-        for i, s in zip(idx, sums):
-            results[i] = float(s)
+        token_lp = logp.gather(-1, input_ids[:, -K:].unsqueeze(-1)).squeeze(-1)
+        store(idx, token_lp, torch.arange(K, device=device)[None, :] >= (K - lengths)[:, None])
 
+    def shared(idx: list[int], owner: list[int], prefixes: list[list[int]]) -> None:
+        """Distinct contexts (all but their last token) once, unsteered, with a cache; then
+        each pair's [last context token + continuation], right-padded, against its
+        context's cache rows, steered at every one of those positions."""
+        p_ids, p_mask = pad_left(prefixes, tok.pad_token_id, device)
+        kwargs = forward_kwargs(model, p_mask)
+        kwargs["use_cache"] = True
+        if keep_logits:
+            kwargs["logits_to_keep"] = 1
+        cache = model(input_ids=p_ids, **kwargs).past_key_values
+        if not hasattr(cache, "reorder_cache"):  # a model without transformers' Cache API
+            whole(idx)
+            return
+        rows = torch.as_tensor(owner, device=device)
+        cache.reorder_cache(rows)  # one cache row per pair (a gather: copies, repeats allowed)
+        tails = [[ctx_ids[i][-1]] + cont_ids[i] for i in idx]
+        L = max(len(t) for t in tails)
+        t_ids = torch.full((len(idx), L), tok.pad_token_id, dtype=torch.long)
+        t_mask = torch.zeros((len(idx), L), dtype=torch.long)
+        for b, t in enumerate(tails):
+            t_ids[b, : len(t)] = torch.as_tensor(t)
+            t_mask[b, : len(t)] = 1
+        t_ids, t_mask = t_ids.to(device), t_mask.to(device)
+        mask = torch.cat([p_mask[rows], t_mask], dim=1)
+        kwargs = {"attention_mask": mask, "past_key_values": cache, "use_cache": True}
+        if "position_ids" in params:
+            kwargs["position_ids"] = position_ids(mask)[:, -L:]
+        with steering_context(lm, steerer, layer, T, mask=t_mask.bool()):
+            logits = model(input_ids=t_ids, **kwargs).logits
+        # Position j of a tail predicts its token j + 1; right padding sits after every real token.
+        logp = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)
+        token_lp = logp.gather(-1, t_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        store(idx, token_lp, t_mask[:, 1:].bool())
+
+    def step(idx: list[int], _: int) -> None:
+        # A one-token context has no prefix to cache: such pairs run whole.
+        long = [i for i in idx if len(ctx_ids[i]) > 1]
+        slot: dict[tuple[int, ...], int] = {}
+        owner = [slot.setdefault(tuple(ctx_ids[i]), len(slot)) for i in long]
+        if not share_contexts or len(slot) == len(long):  # nothing shared: one pass is cheaper
+            whole(idx)
+            return
+        shared(long, owner, [list(key[:-1]) for key in slot])
+        if len(long) < len(idx):
+            whole([i for i in idx if len(ctx_ids[i]) == 1])
+
+    # Pairs of one context stay together (so they land in one batch), longest contexts first.
+    first: dict[tuple[int, ...], int] = {}
+    for i, c in enumerate(ctx_ids):
+        first.setdefault(tuple(c), i)
+    order = sorted(range(len(ctx_ids)), key=lambda i: (-len(ctx_ids[i]), first[tuple(ctx_ids[i])], -len(cont_ids[i])))
     with torch.inference_mode():
-        run_adaptive(longest_first([len(r) for r in rows]), batch_size, step, desc=f"loglikelihood {lm.name}", unit="pair")
+        run_adaptive(order, batch_size, step, desc=f"loglikelihood {lm.name}", unit="pair")
     return results
