@@ -222,10 +222,12 @@ def _line_search(ys: Tensor, z: Tensor, u: Tensor, w: Tensor, dw: Tensor, lam: f
         t = step
     if not t > 0:
         return None
+
     def phi(t: float) -> float:  # phi(t) - lam/2 |w|^2
         return float(torch.nn.functional.softplus(-(ys * z + t * yu)).mean()) + 0.5 * lam * (t * t * dd + 2 * t * wd)
 
-    while phi(t) >= phi(0.0):  # only if Newton stopped early far from the minimum
+    phi0 = phi(0.0)
+    while phi(t) >= phi0:  # only if Newton stopped early far from the minimum
         t *= 0.5
         if t < 1e-12:
             return None

@@ -37,12 +37,18 @@ def _eigh(M: Tensor) -> tuple[Tensor, Tensor]:
     return torch.from_numpy(vals), torch.from_numpy(vecs)
 
 
-def _psd_eig_from_rows(R: Tensor) -> tuple[Tensor, Tensor]:
-    """Eigenpairs (vals, vecs [d, r]) of R^T R from the smaller Gram matrix R R^T; drops null space."""
-    vals, vecs = _eigh(R @ R.T)
+def _positive_eig(M: Tensor) -> tuple[Tensor, Tensor]:
+    """Eigenpairs of the PSD M without its (numerical) null space: eigenvalues clipped at 0,
+    those below 1e-12 of the largest dropped. M is overwritten."""
+    vals, vecs = _eigh(M)
     vals = vals.clamp_min(0.0)
     keep = vals > vals.max() * 1e-12 if bool(vals.max() > 0) else vals > 0
-    vals, vecs = vals[keep], vecs[:, keep]
+    return vals[keep], vecs[:, keep]
+
+
+def _psd_eig_from_rows(R: Tensor) -> tuple[Tensor, Tensor]:
+    """Eigenpairs (vals, vecs [d, r]) of R^T R from the smaller Gram matrix R R^T; drops null space."""
+    vals, vecs = _positive_eig(R @ R.T)
     return vals, (R.T @ vecs) / vals.sqrt()
 
 
@@ -89,10 +95,7 @@ def bures_map(src: Tensor, tgt: Tensor, reg: float) -> tuple[Tensor, Tensor]:
         gram[:r, r:] = top[:, None] * VtXt
         gram[r:, :r] = gram[:r, r:].T
         gram[r:, r:] = reg * (Xt @ Xt.T) + VtXt.T @ (lam[:, None] * VtXt)  # H^T H = Xt Cs Xt^T
-        mu_m, Y = _eigh(gram)
-        mu_m = mu_m.clamp_min(0.0)
-        keep = mu_m > mu_m.max() * 1e-12 if bool(mu_m.max() > 0) else mu_m > 0
-        mu_m, Y = mu_m[keep], Y[:, keep]
+        mu_m, Y = _positive_eig(gram)
         # M's eigenvectors U = G Y diag(mu^-1/2) = V C1 + Xt^T C2, and P = Cs^-1/2 U = V E1 + Xt^T E2.
         Y_top, Y_bot = Y[:r], Y[r:]
         inv = mu_m.rsqrt()

@@ -80,19 +80,22 @@ def prepare(s: dict[str, Tensor], gamma: float, coef0: float) -> dict[str, Tenso
     return s
 
 
-def count_sketches(x: Tensor, s: dict[str, Tensor]) -> Tensor:
-    """Count sketches [degree, B, D] of x~ for rows x [B, d] (s from `prepare`)."""
+def count_sketches(x: Tensor, s: dict[str, Tensor], out: Tensor | None = None) -> Tensor:
+    """Count sketches [degree, B, D] of x~ for rows x [B, d] (s from `prepare`), written
+    into `out` (any [degree, B, D] view, e.g. a reused workspace) if given."""
     bias = s["bias_sketch"]
     degree, D = bias.shape
     B = x.shape[0]
-    if x.device.type == "cpu":
+    if out is None:
         out = bias[:, None, :].expand(degree, B, D).clone()
+    else:
+        out.copy_(bias[:, None, :].expand(degree, B, D))
+    if x.device.type == "cpu":
         for k in range(degree):
             out[k].index_add_(1, s["index_x"][k], x * s["sign_x"][k])
         return out
     table, tsign = s["table"], s["table_sign_x"]
     padded = torch.cat([x, x.new_zeros(B, 1)], dim=1)
-    out = bias[:, None, :].expand(degree, B, D).clone()
     for t in range(table.shape[-1]):  # one slot of every bucket at a time: B x p x D memory
         out += (padded[:, table[:, :, t]] * tsign[:, :, t]).transpose(0, 1)
     return out
@@ -160,14 +163,12 @@ def spectral_features_cpu(parts: list[Tensor], s: dict[str, Tensor], transform=N
     forward FFT writes straight into the output. Rows go in cache-sized blocks through
     reused workspaces, split over `workers` threads (default: torch's thread count; the
     FFT of one small block does not parallelise well inside torch)."""
-    bias = s["bias_sketch"].float()
-    degree, D = bias.shape
+    degree, D = s["bias_sketch"].shape
     n_re = D // 2 + 1
     N = sum(p.shape[0] for p in parts)
     out = torch.empty(N, 2 * n_re, dtype=torch.float32)
     spectra = torch.view_as_complex(out.view(N, n_re, 2))
     scale = spectral_scale(D, torch.float32)
-    signs = s["sign_x"].float()
     # (part number, first row in part, first row in out, rows) for every block.
     blocks, row = [], 0
     for j, part in enumerate(parts):
@@ -187,10 +188,7 @@ def spectral_features_cpu(parts: list[Tensor], s: dict[str, Tensor], transform=N
             xb = parts[j][i : i + B].float()
             if transform is not None:
                 xb = transform(xb)
-            sk = buf[:, :B]
-            sk.copy_(bias[:, None, :].expand(degree, B, D))
-            for k in range(degree):
-                sk[k].index_add_(1, s["index_x"][k], xb * signs[k])
+            sk = count_sketches(xb, s, out=buf[:, :B])
             product = spectra[row : row + B]
             torch.fft.rfft(sk[0], dim=-1, out=product)
             product.mul_(scale)
@@ -254,7 +252,6 @@ def prepare_grad2(s: dict[str, Tensor], coef: Tensor) -> dict[str, Tensor]:
         if degree != 2:
             raise ValueError("prepare_grad2 needs a degree-2 sketch")
         d = s["index_x"].shape[1]
-        s["grad2_bias"] = s["bias_sketch"][None].contiguous()  # [1, 2, D]
         s["grad2_w_conj"] = torch.fft.rfft(coef).conj().resolve_conj()
         # Reversed indices of the other sketch, into the flattened [B, 2D] inverse FFT.
         s["grad2_index"] = torch.cat([s["grad_index"][0], s["grad_index"][1] + D])
@@ -267,14 +264,9 @@ def score_grad2(x: Tensor, s: dict[str, Tensor]) -> Tensor:
     sketches of a row share one [2, D] block, one FFT pair, one index_select); s from
     `prepare` and `prepare_grad2`."""
     B, d = x.shape
-    bias = s["grad2_bias"]
-    D = bias.shape[-1]
-    if x.device.type == "cpu":
-        S = bias.expand(B, 2, D).clone()
-        for k in range(2):
-            S[:, k].index_add_(1, s["index_x"][k], x * s["sign_x"][k])
-    else:  # the deterministic gather route of `count_sketches`
-        S = count_sketches(x, s).transpose(0, 1).contiguous()
+    D = s["bias_sketch"].shape[1]
+    S = x.new_empty(B, 2, D)
+    count_sketches(x, s, out=S.transpose(0, 1))
     spectra = torch.fft.rfft(S, dim=-1)  # [B, 2, D//2+1]
     spectra.mul_(s["grad2_w_conj"])
     corr = torch.fft.irfft(spectra, n=D, dim=-1).reshape(B, 2 * D)
