@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,14 +61,25 @@ class PerspectiveCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
-        try:
-            conn = self._conn()
-            conn.execute("PRAGMA journal_mode=WAL")
-            with conn:
+        # Switching a new file to WAL needs an exclusive lock, and SQLite answers "database
+        # is locked" at once (no busy handler) while another job does the same: retry that
+        # until the busy timeout, as the handler would.
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                conn = self._conn()
+                conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(_SCHEMA)
-        except sqlite3.DatabaseError as e:
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" in str(e) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                error = e
+            except sqlite3.DatabaseError as e:
+                error = e
             raise ValueError(
-                f"{self.path}: not a usable SQLite cache ({e}); move it away or point "
+                f"{self.path}: not a usable SQLite cache ({error}); move it away or point "
                 f"scorers.perspective.cache at another file"
             ) from None
 
