@@ -43,6 +43,16 @@ def test_plain_qa_prompt_without_chat_template(smollm2_dir):
     tok.chat_template = None
     lm = tiny_lm("gpt2", tok, num_layers=2)
     assert format_prompt(lm, "Why is the sky blue?") == "Q: Why is the sky blue?\nA:"
+    with pytest.raises(ValueError, match="has no chat template; use prompt_format: qa"):
+        format_prompt(lm, "Why?", "chat")
+
+
+def test_prompt_format_pins_the_form(smollm2):
+    # A base model whose tokenizer ships a template still gets the paper's Q/A form on request.
+    assert format_prompt(smollm2, "Why is the sky blue?", "qa") == "Q: Why is the sky blue?\nA:"
+    assert format_prompt(smollm2, "Why?", "chat") == format_prompt(smollm2, "Why?", "auto") != "Q: Why?\nA:"
+    with pytest.raises(ValueError, match="choose one of auto, qa, chat"):
+        format_prompt(smollm2, "Why?", "plain")
 
 
 def test_pad_token_defaults_to_eos(smollm2_dir):

@@ -225,6 +225,15 @@ def test_judge_reads_p_yes_after_the_truthfulqa_prompt(smollm2):
     assert [o["true"] for o in out] == [float(p >= threshold) for p in probs]
     assert {o["true"] for o in out} == {0.0, 1.0}
     assert all(o["true_info"] == o["true"] * o["info"] for o in out)
+    # A judge that overflows (NaN logits) gives failed items, not "false" answers.
+    with torch.no_grad():
+        info.lm_head.weight[yes[0]] = float("nan")
+    broken = score_judge(rows, (truth, tok), (info, tok), threshold=threshold)
+    assert all(o["true"] is None and o["info"] is None and o["true_info"] is None for o in broken)
+    assert all("non-finite" in o["error"] for o in broken)
+    assert coverage_summary(broken, ["true_info"])["coverage"]["true_info"] == 0.0
+    with pytest.raises(ValueError, match="non-finite"):
+        check_coverage(broken, ["true_info"], 0.99)
 
 
 def test_scorer_metric_registry():

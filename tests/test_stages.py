@@ -45,3 +45,31 @@ def test_empty_split_is_an_error(tmp_path):
     path.write_text("")
     with pytest.raises(ValueError, match="split is empty"):
         read_split(path)
+
+
+def test_extract_split_uses_the_configured_prompt_format(smollm2_dir, shared_data, tmp_path):
+    """prompt_format reaches the fit texts: "qa" gives the activations of "Q: ...\\nA: answer",
+    "auto" (SmolLM2 has a chat template) those of the chat form, the answer right after it."""
+    from safetensors.torch import load_file
+
+    from steerbench.io import read_jsonl
+    from steerbench.lm import extract_activations, load_model
+    from steerbench.stages.extract import extract_split
+    from steerbench.tasks import get_task
+
+    task = get_task("truthfulqa")
+    task.download({"path": str(shared_data / "truthfulqa" / "TruthfulQA.csv")}, tmp_path / "raw")
+    task.format(tmp_path / "raw", tmp_path / "splits", seed=42)
+    split = tmp_path / "splits" / "fold0.jsonl"
+    r = read_jsonl(split)[0]
+    lm = load_model(smollm2_dir)
+    texts = {
+        "qa": f"Q: {r['question']}\nA: {r['correct_answers'][0]}",
+        "auto": lm.tokenizer.apply_chat_template([{"role": "user", "content": r["question"]}], tokenize=False,
+                                                  add_generation_prompt=True) + r["correct_answers"][0],
+    }
+    for fmt, text in texts.items():
+        out = tmp_path / f"{fmt}.safetensors"
+        extract_split(smollm2_dir, "truthfulqa", split, 13, out, limit=1, prompt_format=fmt)
+        want = extract_activations(lm, [text], [13], batch_size=1)[13][0]
+        torch.testing.assert_close(load_file(str(out))["pos"][0], want, rtol=1e-4, atol=1e-4)

@@ -97,6 +97,10 @@ def test_test_split_takes_challenging_prompts(tox_raw, tmp_path, shared_data):
     for split in ("train", "test"):
         assert (tmp_path / "a" / f"{split}.jsonl").read_bytes() == (tmp_path / "b" / f"{split}.jsonl").read_bytes()
         assert (tmp_path / "a" / f"{split}.jsonl").read_bytes() != (tmp_path / "c" / f"{split}.jsonl").read_bytes()
+    # The test prompts do not move with the size of the fit sample.
+    task.format(tox_raw, tmp_path / "d", seed=42, n_per_bin=N_PER_BIN // 2, n_test=500)
+    assert (tmp_path / "a" / "test.jsonl").read_bytes() == (tmp_path / "d" / "test.jsonl").read_bytes()
+    assert (tmp_path / "a" / "train.jsonl").read_bytes() != (tmp_path / "d" / "train.jsonl").read_bytes()
 
 
 def test_non_challenging_prompts_are_never_picked(shared_data, tmp_path):

@@ -77,6 +77,10 @@ def test_fit_texts_pair_every_answer_with_the_formatted_question(tqa_raw, tmp_pa
     first = records[0]
     assert pos[0] == f"Q: {first['question']}\nA: {first['correct_answers'][0]}"
     assert neg[0] == f"Q: {first['question']}\nA: {first['incorrect_answers'][0]}"
+    # After a chat prompt (ending in a newline) the answer starts at once, as generated.
+    chat = lambda t: f"<|im_start|>user\n{t}<|im_end|>\n<|im_start|>assistant\n"  # noqa: E731
+    pos, _ = task.fit_texts(records, chat)
+    assert pos[0] == chat(first["question"]) + first["correct_answers"][0]
 
 
 def test_prompts_and_plan(tqa_raw, tmp_path):

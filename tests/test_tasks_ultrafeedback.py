@@ -90,6 +90,9 @@ def test_fit_texts_and_prompts(uf_raw, tmp_path):
     pos, neg = task.fit_texts(records, fmt)
     assert pos == [f"<user>{r['prompt']}</user> {r['chosen']}" for r in records]
     assert neg == [f"<user>{r['prompt']}</user> {r['rejected']}" for r in records]
+    chat = lambda text: f"<user>{text}</user>\n"  # noqa: E731
+    pos, _ = task.fit_texts(records, chat)
+    assert pos == [f"<user>{r['prompt']}</user>\n{r['chosen']}" for r in records]
     items = task.prompts(read_jsonl(tmp_path / "test.jsonl"), fmt)
     assert len(items) == 3 and items[0]["prompt_text"] == fmt(items[0]["prompt"])
     assert read_jsonl(tmp_path / "val.jsonl") == []

@@ -71,3 +71,13 @@ def test_unknown_scorer_is_named(demo_dir):
 def test_lint_is_clean(demo_dir):
     res = snakemake(demo_dir, "--lint")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_unknown_prompt_format_is_named(demo_dir):
+    def mutate(c):
+        next(iter(c["models"].values()))["prompt_format"] = "plain"
+
+    res = snakemake(demo_dir, "-n", "--configfile", _write_config(demo_dir, mutate))
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "plain" in out and "prompt_format" in out

@@ -10,6 +10,7 @@ rule extract_activations:
     params:
         device=config["device"],
         dtype=lambda w: config["models"][w.model]["dtype"],
+        prompt_format=lambda w: config["models"][w.model]["prompt_format"],
         batch_size=lambda w: config["models"][w.model]["batch_size"],
         limit=lambda w: config["tasks"][w.task]["max_fit"],
     threads: config["threads"]

@@ -13,6 +13,7 @@ rule generate:
         settings=lambda w: config["tasks"][w.task]["generation"],
         device=config["device"],
         dtype=lambda w: config["models"][w.model]["dtype"],
+        prompt_format=lambda w: config["models"][w.model]["prompt_format"],
         batch_size=lambda w: config["models"][w.model]["batch_size"],
         limit=lambda w: config["tasks"][w.task]["max_eval"],
     threads: config["threads"]

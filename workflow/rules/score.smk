@@ -62,6 +62,7 @@ rule score_mc:
         splits=lambda w: [ev for _, ev in eval_plan(w.task)],
         device=config["device"],
         dtype=lambda w: config["models"][w.model]["dtype"],
+        prompt_format=lambda w: config["models"][w.model]["prompt_format"],
         limit=lambda w: config["tasks"][w.task]["max_eval"],
         min_coverage=config["min_coverage"],
     threads: config["threads"]

@@ -6,5 +6,6 @@ run_script(
     lambda sm: extract_split(
         sm.input.model, sm.wildcards.task, sm.input.data, int(sm.wildcards.layer), sm.output[0],
         device=sm.params.device, dtype=sm.params.dtype, batch_size=sm.params.batch_size, limit=sm.params.limit,
+        prompt_format=sm.params.prompt_format,
     ),
 )

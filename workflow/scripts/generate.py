@@ -8,7 +8,7 @@ def main(sm):
         sm.input.model, w.task, list(zip(sm.params.splits, sm.input.steerers, sm.input.data)),
         int(w.layer), float(w.T), int(w.seed), sm.output[0],
         settings=sm.params.settings, device=sm.params.device, dtype=sm.params.dtype,
-        batch_size=sm.params.batch_size, limit=sm.params.limit,
+        batch_size=sm.params.batch_size, limit=sm.params.limit, prompt_format=sm.params.prompt_format,
         meta={"model": w.model, "task": w.task, "method": w.method},
     )
 

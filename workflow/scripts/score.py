@@ -15,7 +15,8 @@ def main(sm):
                                     min_coverage=cov)
     elif sm.rule == "score_mc":
         stage.score_mc_file(i.model, list(zip(i.steerers, i.data)), int(w.layer), float(w.T), out, device=p.device,
-                            dtype=p.dtype, batch_size=cfg.get("batch_size", 8), limit=p.limit, min_coverage=cov)
+                            dtype=p.dtype, batch_size=cfg.get("batch_size", 8), limit=p.limit, min_coverage=cov,
+                            prompt_format=p.prompt_format)
     elif sm.rule == "score_judge":
         stage.score_judge_file(i.generations, list(i.data), i.truth_model, i.info_model, out, device=p.device,
                                batch_size=cfg.get("batch_size", 8), min_coverage=cov)

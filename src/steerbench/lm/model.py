@@ -229,12 +229,27 @@ def load_model(spec: str | Path, dtype: str | torch.dtype | None = None, device:
     return wrap_model(model, tokenizer, name=spec)
 
 
-def format_prompt(lm: LM, user_text: str) -> str:
-    """The chat template with a generation prompt when the tokenizer has one, else the paper's Q/A form."""
+PROMPT_FORMATS = ("auto", "qa", "chat")
+
+
+def format_prompt(lm: LM, user_text: str, prompt_format: str = "auto") -> str:
+    """The model input for one user turn: "chat" applies the tokenizer's chat template with a
+    generation prompt, "qa" is the paper's "Q: {text}\nA:" form for base models, "auto" is
+    chat when the tokenizer has a template, else qa. Base models whose tokenizer ships a
+    template the model was never trained on (the paper runs Llama, Mistral and Falcon in
+    the Q/A form) need "qa" set explicitly."""
     if not isinstance(user_text, str):
         raise ValueError(f"user_text must be a string, got {type(user_text).__name__}")
+    if prompt_format not in PROMPT_FORMATS:
+        raise ValueError(f"prompt_format={prompt_format!r}: choose one of {', '.join(PROMPT_FORMATS)}")
     tokenizer = lm.tokenizer
-    if getattr(tokenizer, "chat_template", None):
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if prompt_format == "chat" and not has_template:
+        raise ValueError(
+            f"prompt_format='chat' but the tokenizer of {lm.name} has no chat template; "
+            f"use prompt_format: qa (or auto) for this model"
+        )
+    if prompt_format == "chat" or (prompt_format == "auto" and has_template):
         return tokenizer.apply_chat_template(
             [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
         )

@@ -86,6 +86,13 @@ def score_judge(rows: Sequence[dict], truth_judge: tuple, info_judge: tuple, rec
     p_info = continuation_prob(*info_judge, judge_prompts(questions, answers, INFO_TEMPLATE), " yes", batch_size)
     out = []
     for r, pt, pi in zip(rows, p_true, p_info):
+        if not (math.isfinite(pt) and math.isfinite(pi)):
+            # NaN >= 0.5 is False: without this a judge overflow (fp16 logits) would read as
+            # "false and uninformative" instead of a failed item that counts against coverage.
+            out.append({"id": r["id"], "true": None, "info": None, "true_info": None,
+                        "error": f"judge gave a non-finite P(yes): truth {pt}, info {pi}; "
+                                 "run the judges in bfloat16 or float32"})
+            continue
         t, i = float(pt >= threshold), float(pi >= threshold)
         out.append({"id": r["id"], "true": t, "info": i, "true_info": t * i, "error": None})
     return out

@@ -12,6 +12,8 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy.special import logsumexp
 
+from steerbench.tasks.base import answer_after
+
 
 def _split(loglik: Sequence[float], labels: Sequence[int], what: str) -> tuple[np.ndarray, np.ndarray]:
     if len(loglik) != len(labels):
@@ -41,11 +43,6 @@ def mc2(loglik: Sequence[float], labels: Sequence[int]) -> float:
     return float(math.exp(logsumexp(true) - logsumexp(np.concatenate([true, false]))))
 
 
-def _continuation(context: str, choice: str) -> str:
-    # "Q: ...\nA:" needs a space before the answer; a chat prompt ending in a newline does not.
-    return choice if not context or context[-1].isspace() else " " + choice
-
-
 LoglikFn = Callable[[list[str], list[str]], list[float]]
 
 
@@ -71,7 +68,7 @@ def score_mc(records: Sequence[dict], loglik_fn: LoglikFn, context_fn: Callable[
             start = len(contexts)
             for choice in mc["choices"]:
                 contexts.append(ctx)
-                conts.append(_continuation(ctx, choice))
+                conts.append(answer_after(ctx, choice))
             span[key] = (start, len(contexts))
         spans.append(span)
     ll = list(loglik_fn(contexts, conts)) if contexts else []

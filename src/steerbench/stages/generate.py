@@ -35,6 +35,7 @@ def generate_task(
     batch_size: int = 16,
     meta: dict | None = None,
     limit: int | None = None,
+    prompt_format: str = "auto",
 ) -> int:
     """`plan`: (eval split name, steerer file, eval split file) per pair. Returns rows written."""
     from steerbench.lm import format_prompt, generate
@@ -42,7 +43,7 @@ def generate_task(
     t = get_task(task)
     settings = generation_settings(task, settings)
     lm = load_steered_model(model_dir, device, dtype)
-    fmt = lambda text: format_prompt(lm, text)  # noqa: E731
+    fmt = lambda text: format_prompt(lm, text, prompt_format)  # noqa: E731
     rows = []
     for split, steerer_path, eval_path in plan:
         steerer = load_steerer(str(steerer_path))

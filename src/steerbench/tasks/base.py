@@ -18,6 +18,13 @@ from steerbench.io import atomic_dir
 Formatter = Callable[[str], str]
 
 
+def answer_after(prompt_text: str, answer: str) -> str:
+    """The answer as the model would write it after `prompt_text`: "Q: ...\nA:" takes a
+    space before it; a chat prompt ending in a newline ("<|im_start|>assistant\n") does not,
+    so a fit text or a scored choice matches what generation produces."""
+    return answer if not prompt_text or prompt_text[-1].isspace() else " " + answer
+
+
 class Task(ABC):
     name: str = ""
     splits: list[str] = []  # every split file `format` writes

@@ -209,9 +209,10 @@ class Toxicity(Task):
             if not isinstance(n, int) or n < 1:
                 raise ValueError(f"tasks.{self.name}.params.{key}={n!r}: must be a positive integer")
         raw_dir = Path(raw_dir)
-        rng = np.random.default_rng(seed)
-        train = self.sample_train(raw_dir, rng, n_per_bin, n_bins)
-        test = self.sample_test(raw_dir, rng, n_test)
+        # One stream per split: the test prompts must not move when the fit sample's size
+        # or the Jigsaw file changes (a rerun with a smaller n_per_bin scores the same prompts).
+        train = self.sample_train(raw_dir, np.random.default_rng([seed, 0]), n_per_bin, n_bins)
+        test = self.sample_test(raw_dir, np.random.default_rng([seed, 1]), n_test)
         return {
             "train": write_jsonl(self.split_path(out_dir, "train"), train),
             "test": write_jsonl(self.split_path(out_dir, "test"), test),

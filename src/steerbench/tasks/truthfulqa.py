@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from steerbench.io import atomic_path, write_json, write_jsonl
-from steerbench.tasks.base import PAPER_SAMPLING, Formatter, Task
+from steerbench.tasks.base import PAPER_SAMPLING, Formatter, Task, answer_after
 from steerbench.tasks.sources import (
     config_key,
     copy_file,
@@ -185,8 +185,8 @@ class TruthfulQA(Task):
         pos, neg = [], []
         for r in records:
             prefix = fmt(r["question"])
-            pos += [f"{prefix} {a}" for a in r["correct_answers"]]
-            neg += [f"{prefix} {a}" for a in r["incorrect_answers"]]
+            pos += [prefix + answer_after(prefix, a) for a in r["correct_answers"]]
+            neg += [prefix + answer_after(prefix, a) for a in r["incorrect_answers"]]
         return pos, neg
 
     def prompts(self, records: list[dict], fmt: Formatter) -> list[dict]:

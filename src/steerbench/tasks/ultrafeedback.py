@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from steerbench.io import write_jsonl
-from steerbench.tasks.base import PAPER_SAMPLING, Formatter, Task
+from steerbench.tasks.base import PAPER_SAMPLING, Formatter, Task, answer_after
 from steerbench.tasks.sources import config_key, load_hub_split, progress, read_rows, require_file, source_kind
 
 SPLITS = ("train_prefs", "test_prefs")
@@ -156,7 +156,8 @@ class UltraFeedback(Task):
         train_pool = [pools["train_prefs"][i] for i in rng.permutation(len(pools["train_prefs"]))]
         if test_file.is_file():
             test_pool = kept_pairs(test_file, "test_prefs")
-            test_pool = [test_pool[i] for i in rng.permutation(len(test_pool))]
+            # Its own stream: the test pairs do not depend on the train file.
+            test_pool = [test_pool[i] for i in np.random.default_rng([seed, 1]).permutation(len(test_pool))]
             take_from_train = n_train + n_val
         else:
             # No separate test file: the test pairs come after train and val in the same shuffle.
@@ -184,8 +185,8 @@ class UltraFeedback(Task):
         pos, neg = [], []
         for r in records:
             prefix = fmt(r["prompt"])
-            pos.append(f"{prefix} {r['chosen']}")
-            neg.append(f"{prefix} {r['rejected']}")
+            pos.append(prefix + answer_after(prefix, r["chosen"]))
+            neg.append(prefix + answer_after(prefix, r["rejected"]))
         return pos, neg
 
     def prompts(self, records: list[dict], fmt: Formatter) -> list[dict]:
