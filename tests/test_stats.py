@@ -109,3 +109,23 @@ def test_bad_input_raises_clear_errors():
         stats.win_scores([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="agreement kind"):
         stats.agreement_ci([1.0, 2.0], [1.0, 2.0], "kappa")
+
+
+def test_several_responses_per_prompt_cluster_bootstrap():
+    rng = np.random.default_rng(3)
+    one = rng.normal(size=200)
+    # One response per prompt as a column: exactly the 1-D statistics.
+    assert stats.bootstrap_ci(one[:, None], 300, 1, "p90") == stats.bootstrap_ci(one, 300, 1, "p90")
+    three = rng.normal(size=(200, 3))
+    three[5, 1:] = np.nan  # a prompt with one surviving response
+    est, lo, hi = stats.bootstrap_ci(three, 300, 1, "p90")
+    assert est == pytest.approx(np.nanpercentile(three, 90)) and lo < est < hi
+    # P90 of seed means is smaller (averaging shrinks the spread); over responses it is not.
+    assert np.percentile(np.nanmean(three, axis=1), 90) < est - 0.3
+    # Same distribution, 3 responses vs 1: no difference; a shifted one: a clear difference.
+    assert stats.paired_bootstrap_test(three, one[:, None], 500, 0, "p90") > 0.05
+    assert stats.paired_bootstrap_test(three + 1.0, one[:, None], 500, 0, "p90") < 0.01
+    with pytest.raises(ValueError, match="prompt without any finite response"):
+        stats.bootstrap_ci(np.array([[1.0, np.nan], [np.nan, np.nan]]), 10, 0, "p90")
+    with pytest.raises(ValueError, match="several responses per prompt"):
+        stats.bootstrap_ci(three, 10, 0, lambda x: x.max(-1))

@@ -362,3 +362,29 @@ def test_partial_results_note_per_model(built, tmp_path):
     assert "for m (L13)" not in md
     header, rows = _parse_md(md)
     assert header[:3] == ["Model", "Method", "T"] and len(rows) == 6
+
+
+def test_more_seeds_than_the_reference_and_a_losing_field(tmp_path):
+    """CAA ran 3 seeds of the reference's distribution, NoSteer 1; ITI is worse. P90 is over
+    responses (seed means would shrink it and fake a difference), every CAA response gets a
+    win-rate (none "failed"), and NoSteer's self win-rate of 0.5 is never bold."""
+    rng = np.random.default_rng(0)
+    n, paths = 100, []
+    runs = [("NoSteer", 0.0, 0, 0.0)] + [("CAA", 4.0, s, 0.0) for s in range(3)] + [("ITI", 4.0, 0, -0.3)]
+    for method, T, seed, shift in runs:
+        paths.append(write_scores(tmp_path, "reward", "m", "ultrafeedback", 13, method, T, seed,
+                                  {"reward": rng.normal(shift, 1, n)}, n=n))
+    out = tmp_path / "tables"
+    summary = tabulate(paths, "ultrafeedback", ["NoSteer", "CAA", "ITI"], out / "u.csv", out / "u.md",
+                       out / "u.tex", n_boot=500)
+    caa_scores = pd.concat([pd.read_json(p, lines=True) for p in paths if "/CAA/" in str(p)])["reward"]
+    p90 = _cell(summary, "CAA", 4.0, "reward_p90", "ultrafeedback")
+    assert p90["mean"] == pytest.approx(np.percentile(caa_scores, 90))
+    assert not p90["better_than_reference"] and p90["p_value"] > 0.05
+    win = _cell(summary, "CAA", 4.0, "win_rate", "ultrafeedback")
+    assert win["n_failed"] == 0 and win["coverage"] == 1.0 and win["n"] == n
+    header, rows = _parse_md((out / "u.md").read_text())
+    cells = _numbers_from(header, rows, _md_cell)
+    wins = {k[0]: v for k, v in cells.items() if k[2].startswith("Win-rate")}
+    assert wins["NoSteer"][0].startswith("0.500") and not wins["NoSteer"][1]
+    assert wins["CAA"][1] or wins["ITI"][1]  # the best of the steered methods is bold

@@ -26,6 +26,12 @@ def p90(x: np.ndarray) -> np.ndarray:
 
 
 STATS: dict[str, Stat] = {"mean": mean, "p90": p90}
+# The same statistics over every response of a set of prompts ([..., prompts, responses],
+# NaN where a prompt has fewer responses): for several seeds per prompt.
+_RESPONSE_STATS: dict[str, Stat] = {
+    "mean": lambda x: np.nanmean(x.reshape(*x.shape[:-2], -1), axis=-1),
+    "p90": lambda x: np.nanpercentile(x.reshape(*x.shape[:-2], -1), 90, axis=-1),
+}
 
 
 def _as_1d(values: object, name: str) -> np.ndarray:
@@ -39,6 +45,25 @@ def _as_1d(values: object, name: str) -> np.ndarray:
             f"{name}: contains NaN/inf; drop failed items (null scores) before the statistics"
         )
     return x
+
+
+def _as_items(values: object, name: str) -> np.ndarray:
+    """1-D per-prompt scores (finite), or 2-D [prompts, responses] with NaN only as padding
+    (every prompt keeps at least one response)."""
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 2:
+        return _as_1d(x, name)
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name}: no scores; every item failed or none were given")
+    if np.isinf(x).any() or np.isnan(x).all(axis=1).any():
+        raise ValueError(f"{name}: a prompt without any finite response, or an inf; drop failed prompts first")
+    return x
+
+
+def _response_stat(stat: str | Stat) -> Stat:
+    if callable(stat) or stat not in _RESPONSE_STATS:
+        raise ValueError(f"statistics over several responses per prompt: use one of {list(_RESPONSE_STATS)}")
+    return _RESPONSE_STATS[stat]
 
 
 def _stat(stat: str | Stat) -> Stat:
@@ -72,12 +97,16 @@ def bootstrap_ci(
     stat: str | Stat = "mean",
     level: float = 0.95,
 ) -> tuple[float, float, float]:
-    """(estimate, ci_low, ci_high): percentile bootstrap CI of `stat` over the items."""
-    x = _as_1d(values, "bootstrap_ci values")
-    f = _stat(stat)
+    """(estimate, ci_low, ci_high): percentile bootstrap CI of `stat` over the items.
+
+    `values` is 1-D (one score per prompt) or 2-D [prompts, responses] (several seeds, NaN
+    padding): then `stat` is taken over all responses and the bootstrap resamples prompts,
+    each with all its responses (a cluster bootstrap)."""
+    x = _as_items(values, "bootstrap_ci values")
+    f = _stat(stat) if x.ndim == 1 else _response_stat(stat)
     if not 0 < level < 1:
         raise ValueError(f"level={level}: the confidence level must lie in (0, 1)")
-    boots = f(x[_resample_index(x.size, n_boot, seed)])
+    boots = f(x[_resample_index(x.shape[0], n_boot, seed)])
     alpha = (1 - level) / 2
     lo, hi = np.quantile(boots, [alpha, 1 - alpha])
     # Constant data gives an exactly zero-width interval, not one off by rounding.
@@ -121,13 +150,15 @@ def paired_bootstrap_test(
     """Two-sided p-value for stat(x) == stat(ref), resampling prompts jointly.
 
     Used for statistics other than the mean (e.g. P90), where sign flips do not apply.
+    With 2-D [prompts, responses] inputs (see `bootstrap_ci`) the statistic is over all
+    responses of the resampled prompts; x and ref may have different numbers of responses.
     """
-    a = _as_1d(x, "paired_bootstrap_test x")
-    b = _as_1d(ref, "paired_bootstrap_test ref")
-    if a.shape != b.shape:
-        raise ValueError(f"paired test: x has {a.size} items but ref has {b.size}; pair by id first")
-    f = _stat(stat)
-    idx = _resample_index(a.size, n_boot, seed)
+    a = _as_items(x, "paired_bootstrap_test x")
+    b = _as_items(ref, "paired_bootstrap_test ref")
+    if a.shape[0] != b.shape[0] or a.ndim != b.ndim:
+        raise ValueError(f"paired test: x has {a.shape[0]} items but ref has {b.shape[0]}; pair by id first")
+    f = _stat(stat) if a.ndim == 1 else _response_stat(stat)
+    idx = _resample_index(a.shape[0], n_boot, seed)
     delta = f(a[idx]) - f(b[idx])
     if np.all(delta == 0):
         return 1.0

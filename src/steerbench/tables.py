@@ -1,10 +1,12 @@
 """Results tables: per-item scores -> summary with CIs and paired tests -> CSV/Markdown/LaTeX.
 
 The unit of analysis is the prompt: when a run has several seeds, a prompt's score is
-the mean of its non-failed seeds, and bootstrap CIs resample prompts. Comparisons with
-the reference (NoSteer) pair prompts by id within the same model, task and layer;
-win-rates pair by (seed, id) first, ties counting 0.5. Failed items (null scores) count
-against coverage and are never averaged in.
+the mean of its non-failed seeds (P90 alone is taken over all responses, since averaging
+seeds would shrink it), and bootstrap CIs resample prompts. Comparisons with the
+reference (NoSteer) pair prompts by id within the same model, task and layer; win-rates
+pair by (seed, id), and a seed the reference lacks against all its responses to that
+prompt, ties counting 0.5. Failed items (null scores) count against coverage and are
+never averaged in.
 """
 
 from __future__ import annotations
@@ -51,6 +53,18 @@ def _per_prompt(series: pd.Series) -> pd.Series:
     return series.dropna().groupby(level="id").mean()
 
 
+def _per_response(series: pd.Series) -> np.ndarray | pd.DataFrame:
+    """Scores as [prompt id x seed] (NaN where a seed failed or is absent), all-failed ids
+    dropped: P90 is a statistic of responses, and averaging seeds first would shrink it."""
+    return series.unstack("seed").dropna(how="all")
+
+
+def _items(table: pd.DataFrame, ids=None) -> np.ndarray:
+    """Rows of `table` (all, or `ids`) for `stats`: 1-D with one seed, else 2-D."""
+    x = table if ids is None else table.loc[ids]
+    return x.iloc[:, 0].to_numpy() if x.shape[1] == 1 else x.to_numpy()
+
+
 def _nan_row() -> dict:
     return {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan}
 
@@ -64,33 +78,55 @@ def _aggregate(
 ) -> dict:
     """One summary cell. `run` / `ref` map (scorer, raw metric) to values indexed by (seed, id)."""
     out = _nan_row()
-    if spec.aggregate in ("mean", "p90"):
+    if spec.aggregate == "mean":
         raw = run[spec.sources[0]]
         total, n_ok = len(raw), int(raw.notna().sum())
         x = _per_prompt(raw)
         out["n"] = len(x)
         if len(x):
-            out["mean"], out["ci_low"], out["ci_high"] = stats.bootstrap_ci(
-                x.to_numpy(), opt.n_boot, opt.seed, spec.aggregate
-            )
+            out["mean"], out["ci_low"], out["ci_high"] = stats.bootstrap_ci(x.to_numpy(), opt.n_boot, opt.seed)
         if ref is not None and not is_reference and len(x):
             r = _per_prompt(ref[spec.sources[0]])
             common = x.index.intersection(r.index)
             if len(common):
                 a, b = x.loc[common].to_numpy(), r.loc[common].to_numpy()
-                if spec.aggregate == "mean":
-                    out["p_value"] = stats.sign_flip_test(a - b, opt.n_boot, opt.seed)
-                else:
-                    out["p_value"] = stats.paired_bootstrap_test(a, b, opt.n_boot, opt.seed, "p90")
-                out["_delta"] = float(stats.STATS[spec.aggregate](a) - stats.STATS[spec.aggregate](b))
+                out["p_value"] = stats.sign_flip_test(a - b, opt.n_boot, opt.seed)
+                out["_delta"] = float(a.mean() - b.mean())
+    elif spec.aggregate == "p90":
+        raw = run[spec.sources[0]]
+        total, n_ok = len(raw), int(raw.notna().sum())
+        x = _per_response(raw)
+        out["n"] = len(x)
+        if len(x):
+            out["mean"], out["ci_low"], out["ci_high"] = stats.bootstrap_ci(_items(x), opt.n_boot, opt.seed, "p90")
+        if ref is not None and not is_reference and len(x):
+            r = _per_response(ref[spec.sources[0]])
+            common = x.index.intersection(r.index)
+            if len(common):
+                if x.shape[1] == r.shape[1] == 1:
+                    a, b = _items(x, common), _items(r, common)
+                else:  # several seeds on either side: all responses, prompts resampled together
+                    a, b = x.loc[common].to_numpy(), r.loc[common].to_numpy()
+                out["p_value"] = stats.paired_bootstrap_test(a, b, opt.n_boot, opt.seed, "p90")
+                out["_delta"] = float(np.nanpercentile(a, 90) - np.nanpercentile(b, 90))
     elif spec.aggregate == "win_rate":
         raw = run[spec.sources[0]]
         total = len(raw)
         assert ref is not None  # summarise() leaves win-rates out when there is no reference
-        pair = pd.concat([raw.rename("x"), ref[spec.sources[0]].rename("r")], axis=1, join="inner")
-        pair = pair.dropna()
-        n_ok = len(pair)  # an item counts only when both it and its reference scored
-        w = pd.Series(stats.win_scores(pair["x"], pair["r"]), index=pair.index)
+        r_raw = ref[spec.sources[0]]
+        same_seed = raw.index.isin(r_raw.index)
+        pair = pd.concat([raw[same_seed].rename("x"), r_raw.rename("r")], axis=1, join="inner").dropna()
+        wins = [pd.Series(stats.win_scores(pair["x"], pair["r"]), index=pair.index)]
+        # A seed the reference did not run: that response against each reference response to
+        # the same prompt (an item counts only when both it and a reference response scored).
+        rest = raw[~same_seed].dropna()
+        if len(rest):
+            cross = rest.rename("x").reset_index().merge(
+                r_raw.dropna().rename("r").reset_index(level="seed", drop=True).reset_index(), on="id")
+            cross["w"] = stats.win_scores(cross["x"], cross["r"])
+            wins.append(cross.groupby(["seed", "id"])["w"].mean())
+        w = pd.concat(wins)
+        n_ok = len(w)
         w = w.groupby(level="id").mean()
         out["n"] = len(w)
         if len(w):
@@ -201,14 +237,17 @@ def _row_order(sub: pd.DataFrame, method_order: Sequence[str]) -> list[tuple]:
     return [tuple(r) for r in keys[["model", "layer", "method", "T"]].itertuples(index=False)]
 
 
-def _best_mask(sub: pd.DataFrame) -> pd.Series:
+def _best_mask(sub: pd.DataFrame, reference: str) -> pd.Series:
     """True for the best mean per (model, layer, metric) column; ties all bold.
 
-    Agreement columns describe the scorers, not the methods, so they get no bold."""
+    Agreement columns describe the scorers, not the methods, so they get no bold; nor does
+    the reference's win-rate against itself (0.5 by construction)."""
     best = pd.Series(False, index=sub.index)
     for (_, _, metric), g in sub.groupby(["model", "layer", "metric"]):
         if not get_metric(metric).paired_test:
             continue
+        if get_metric(metric).aggregate == "win_rate":
+            g = g[g["method"] != reference]
         # Compare the values as printed, so rows that read the same are bold together.
         vals = g["mean"].dropna().map(lambda v: float(fmt_num(v)))
         if len(vals) < 2:
@@ -234,7 +273,7 @@ def _task_grid(summary: pd.DataFrame, method_order: Sequence[str], expected_meth
     rows_keys = _row_order(sub, method_order)
     multi_model = sub[["model", "layer"]].drop_duplicates().shape[0] > 1
     multi_T = (sub.groupby("method")["T"].nunique() > 1).any()
-    best = _best_mask(sub)
+    best = _best_mask(sub, reference)
     cells = {(r["model"], r["layer"], r["method"], r["T"], r["metric"]): (r, best[i])
              for i, r in sub.iterrows()}
 
