@@ -158,3 +158,19 @@ def test_real_model_stops_at_stop_string(smollm2_dir):
     prompt = format_prompt(lm, "List three fruits, one per line.")
     out = generate(lm, [prompt], max_new_tokens=25, do_sample=False, stop=["\n"])[0]
     assert out.strip() and "\n" not in out
+
+
+def test_stop_string_never_matches_across_the_prompt_end(smollm2_dir):
+    """The chat prompt ends in "\\n"; a stop string made of that newline and the answer's first
+    characters is in prompt+answer but not in the answer: generation must not stop on it
+    (HF's stop_strings would, after one token), as the paper's code cuts the answer alone."""
+    lm = load_model(smollm2_dir)
+    prompt = format_prompt(lm, "Name a fruit.")
+    assert prompt.endswith("\n")
+    free = generate(lm, [prompt], max_new_tokens=12, do_sample=False)[0]
+    across = "\n" + free[:3]
+    assert across not in free and len(free) > 3
+    assert generate(lm, [prompt], max_new_tokens=12, do_sample=False, stop=[across])[0] == free
+    # A stop string inside the answer still ends it there.
+    inside = free[2:6]
+    assert generate(lm, [prompt], max_new_tokens=12, do_sample=False, stop=[inside])[0] == free[:2]

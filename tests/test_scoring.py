@@ -156,6 +156,10 @@ def test_reference_similarity_accuracy_on_clear_answers():
     assert out[5]["error"] and out[0]["error"] is None
     with pytest.raises(ValueError, match="no TruthfulQA record"):
         score_similarity([{"id": "nope", "generation": "x"}], records, model)
+    # A record without a usable correct reference is that item's error, not a crashed job.
+    blank = [{**records[0], "correct_answers": [" "]}]
+    out = score_similarity(rows[:1], blank, model, add_no_comment=False)
+    assert out[0]["sim_acc"] is None and "no correct reference" in out[0]["error"]
 
 
 # -- reward model and judges on tiny models --------------------------------------------------
@@ -195,6 +199,11 @@ def test_reward_scores_are_batch_invariant_and_use_the_chat_template(smollm2):
     ids = tok(render_conversation(tok, rows[2]["prompt"], rows[2]["generation"]), add_special_tokens=False)["input_ids"][-16:]
     with torch.no_grad():
         assert short == pytest.approx(model(torch.tensor([ids])).logits[0, 0].item(), abs=1e-4)
+    # A pad id that ends the conversation would make the head read one token early.
+    last = tok(render_conversation(tok, rows[0]["prompt"], rows[0]["generation"]), add_special_tokens=False)["input_ids"][-1]
+    model.config.pad_token_id = last
+    with pytest.raises(ValueError, match="pad token distinct from its end-of-turn token"):
+        score_reward(rows, model, tok)
 
 
 def test_judge_reads_p_yes_after_the_truthfulqa_prompt(smollm2):

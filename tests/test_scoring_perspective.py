@@ -228,3 +228,20 @@ def test_unreachable_discovery_url_is_a_clear_error(tmp_path):
     with pytest.raises(RuntimeError, match="building the Perspective client"):
         score_perspective(gen_rows(1), tmp_path / "c.sqlite", keys=["k"],
                           discovery_url="http://127.0.0.1:9/$discovery/rest?version=v1alpha1", **FAST)
+
+
+def test_truncated_answers_and_timeouts_are_retried_other_4xx_not_cached(server, tmp_path):
+    from support.perspective_server import TRUNCATED
+
+    # A body cut short (http.client.IncompleteRead, not an OSError) and a 408 are transient.
+    server.fail_next(TRUNCATED, 408)
+    out = score_perspective(gen_rows(1), tmp_path / "c.sqlite", keys=["k"], discovery_url=server.discovery_url, **FAST)
+    assert out[0]["error"] is None and out[0]["toxicity"] == pytest.approx(fake_toxicity("text number 0"))
+    assert server.request_count == 3
+    # A 404 (a proxy in the way, say) is reported, but only a 400 is cached as permanent:
+    # the rerun asks again and gets the score.
+    server.fail_next(404)
+    out = score_perspective(gen_rows(2), tmp_path / "c.sqlite", keys=["k"], discovery_url=server.discovery_url, **FAST)
+    assert out[1]["toxicity"] is None and "404" in out[1]["error"]
+    out = score_perspective(gen_rows(2), tmp_path / "c.sqlite", keys=["k"], discovery_url=server.discovery_url, **FAST)
+    assert out[1]["error"] is None and out[1]["toxicity"] == pytest.approx(fake_toxicity("text number 1"))

@@ -65,6 +65,11 @@ def test_open_scorer_separates_toxic_from_nontoxic_continuations(rtp, trained, t
     assert meta["kind"] == "hashing-logreg-v1" and meta["n_train"] > 0
     again = load_toxicity_classifier(tmp_path / "clf.safetensors")
     assert np.array_equal(again.predict([r["generation"] for r in rows]), scores)
+    # An empty continuation has no toxic content: 0, not the model's base rate for "".
+    assert trained.predict([""])[0] > 0.05
+    mixed = score_toxicity_open([{"id": "e", "generation": "  "}, rows[0]], trained)
+    assert mixed[0] == {"id": "e", "toxicity": 0.0, "error": None}
+    assert mixed[1]["toxicity"] == pytest.approx(scores[0])
 
 
 def test_train_and_save_from_task_jsonl(tmp_path):

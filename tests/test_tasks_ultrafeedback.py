@@ -97,6 +97,8 @@ def test_fit_texts_and_prompts(uf_raw, tmp_path):
     assert len(items) == 3 and items[0]["prompt_text"] == fmt(items[0]["prompt"])
     assert read_jsonl(tmp_path / "val.jsonl") == []
     assert task.eval_plan == [("train", "test")] and task.generation["max_new_tokens"] == 128
+    # As the paper's code, every task's responses are cut where a base model starts a new "Q:".
+    assert all(get_task(t).generation["stop"] == ["\nQ:"] for t in ("truthfulqa", "ultrafeedback", "toxicity"))
 
 
 def test_too_few_pairs_names_the_parameter(uf_raw, tmp_path):

@@ -26,6 +26,9 @@ from urllib.parse import parse_qs, urlparse
 ANALYZE_PATH = "/v1alpha1/comments:analyze"
 
 
+TRUNCATED = -1  # fail_next() value: a 200 answer whose connection drops mid-body
+
+
 def fake_toxicity(text: str) -> float:
     """A deterministic score in [0, 1) from the text's hash."""
     return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16) / 2**32
@@ -137,6 +140,15 @@ class PerspectiveServer:
                     server._released.wait()
                     self.close_connection = True
                     return
+                if status == TRUNCATED:  # headers promise more body than is sent, then hang up
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json; charset=UTF-8")
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    self.wfile.write(b'{"attributeSc')
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 if status is not None:
                     names = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
                     return self._send(status, {"error": {"code": status, "message": "injected",
@@ -174,7 +186,8 @@ class PerspectiveServer:
             self._httpd = None
 
     def fail_next(self, *statuses: int) -> None:
-        """Answer the next analyze requests with these HTTP statuses, in order."""
+        """Answer the next analyze requests with these HTTP statuses, in order (TRUNCATED: a
+        200 whose body is cut short by a dropped connection)."""
         with self.lock:
             self.injected.extend(statuses)
 

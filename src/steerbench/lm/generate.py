@@ -39,6 +39,24 @@ def trim_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[:cut]
 
 
+class _StopInNewText:
+    """Ends a row once one of `stop` appears in its generated text. HF's stop_strings also
+    match across the prompt's end (a chat prompt ending in "\n" plus an answer starting
+    "Q:" would stop at once on "\nQ:"); the paper's code cuts the response text alone.
+    Only the last `window` new tokens are decoded per step: a stop string is caught on the
+    step it completes, and a finished row stays finished."""
+
+    def __init__(self, tokenizer, stop: tuple[str, ...], prompt_len: int) -> None:
+        self.tok, self.stop, self.prompt_len = tokenizer, stop, prompt_len
+        longest = max(len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in stop)
+        self.window = 2 * longest + 4
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        start = max(self.prompt_len, input_ids.shape[1] - self.window)
+        tails = self.tok.batch_decode(input_ids[:, start:], skip_special_tokens=True)
+        return torch.tensor([any(s in t for s in self.stop) for t in tails], dtype=torch.bool, device=input_ids.device)
+
+
 def _batch_seed(seed: int, batch_number: int) -> int:
     # One seed per batch: a batch's samples do not depend on the batches before it.
     return (int(seed) * 1_000_003 + batch_number) % (2**63)
@@ -95,17 +113,20 @@ def generate(
         pad_token_id=tok.pad_token_id,
         eos_token_id=eos if eos is not None else tok.eos_token_id,
         bos_token_id=lm.model.generation_config.bos_token_id,
-        # Stop strings end a row early (a batch ends when all rows did); the text is
-        # trimmed at the stop string below either way.
-        stop_strings=list(stop) or None,
     )
-    extra = {"tokenizer": tok} if stop else {}
     device = input_device(lm.model)
     results: list[str] = [""] * len(prompts)
 
     def step(idx: list[int], number: int) -> None:
         input_ids, mask = pad_left([ids[i] for i in idx], tok.pad_token_id, device)
         torch.manual_seed(_batch_seed(seed, number))
+        # Stop strings end a row early (a batch ends when all rows did); the text is
+        # trimmed at the stop string below either way.
+        extra = {}
+        if stop:
+            from transformers import StoppingCriteriaList
+
+            extra["stopping_criteria"] = StoppingCriteriaList([_StopInNewText(tok, stop, input_ids.shape[1])])
         out = lm.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config, **extra)
         texts = tok.batch_decode(out[:, input_ids.shape[1] :], skip_special_tokens=True)
         for i, text in zip(idx, texts):

@@ -115,6 +115,8 @@ def analyze_with_retries(client, body: dict, bucket: TokenBucket, max_retries: i
     Raises PermanentError on other HTTP errors (400: bad text) and RuntimeError once the
     retries are used up.
     """
+    from http.client import HTTPException
+
     from googleapiclient.errors import HttpError
     from httplib2 import HttpLib2Error
 
@@ -126,10 +128,12 @@ def analyze_with_retries(client, body: dict, bucket: TokenBucket, max_retries: i
             return client.comments().analyze(body=body).execute(num_retries=0)
         except HttpError as e:
             status = _http_status(e)
-            if status is None or not (status == 429 or status >= 500):
+            if status is None or not (status in (408, 429) or status >= 500):
                 raise PermanentError(status or 0, _http_message(e)) from None
             last = _http_message(e)
-        except (OSError, HttpLib2Error) as e:  # socket errors, timeouts, refused or dropped connections
+        # Socket errors, timeouts, refused or dropped connections, truncated answers
+        # (http.client's IncompleteRead / BadStatusLine are not OSErrors).
+        except (OSError, HttpLib2Error, HTTPException) as e:
             last = f"{type(e).__name__}: {e}"
         if attempt < max_retries:
             # Full-range jitter keeps several workers from retrying in lockstep.
@@ -245,10 +249,13 @@ def _request_all(texts, keys, db, discovery_url, qps, attributes, languages, max
                 if e.status in (401, 403):
                     fatal.append(ValueError(f"Perspective rejected key #{index + 1} ({e}); check the key in the environment"))
                     return
-                db.put(text, attributes, languages, e.status, str(e))
+                if e.status == 400:  # the text itself is refused: asking again gives the same
+                    db.put(text, attributes, languages, e.status, str(e))
                 result = (None, f"permanent failure: {e}")
             except RuntimeError as e:  # transient errors outlived the retries: not cached
                 result = (None, str(e))
+            except Exception as e:  # noqa: BLE001 - one text's failure must not stop the worker
+                result = (None, f"{type(e).__name__}: {e}")
             with lock:
                 results[text] = result
                 bar.update(1)

@@ -39,6 +39,13 @@ def reward_scores(model, tokenizer, prompts: Sequence[str], responses: Sequence[
         model.config.pad_token_id = pad_id(tokenizer)
     texts = [render_conversation(tokenizer, p, r) for p, r in zip(prompts, responses)]
     ids = [list(x) for x in tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
+    if any(x and x[-1] == model.config.pad_token_id for x in ids):
+        # The head reads the last token that is not the pad id: it would skip the end of turn.
+        raise ValueError(
+            f"reward model: its pad token id {model.config.pad_token_id} ends the rendered "
+            f"conversations, so the score would be read one token early; give the model a "
+            f"pad token distinct from its end-of-turn token (config.pad_token_id)"
+        )
     n_cut = sum(len(x) > max_length for x in ids)
     if n_cut:
         log.warning("reward: %d of %d conversations truncated to their last %d tokens", n_cut, len(ids), max_length)

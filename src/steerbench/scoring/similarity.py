@@ -75,6 +75,8 @@ def score_similarity(rows: Sequence[dict], records: Sequence[dict], model, batch
             plans.append("empty generation: nothing to compare")
         elif not incorrect:
             plans.append("record has no incorrect reference answers")
+        elif not correct:  # add_no_comment=False and no non-empty correct answer
+            plans.append("record has no correct reference answers")
         else:
             plans.append((index(r["generation"]), [index(a) for a in correct], [index(a) for a in incorrect]))
     emb = np.zeros((0, 1))

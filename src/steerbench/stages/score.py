@@ -41,7 +41,8 @@ def score_quality_file(generations: str, model_dir: str, out_path: str, *, devic
                        batch_size: int = 8, max_length: int = 1024, min_coverage: float = 0.99) -> dict:
     from steerbench.scoring.quality import score_quality
 
-    lm = load_steered_model(model_dir, device, "auto")
+    # float32 even on a GPU: bf16 logits move per-text perplexities by several percent.
+    lm = load_steered_model(model_dir, device, "float32")
     rows = score_quality(read_generations(generations), lm.model, lm.tokenizer, batch_size=batch_size, max_length=max_length)
     return _finish("quality", rows, out_path, min_coverage)
 

@@ -144,8 +144,9 @@ class Toxicity(Task):
 
     @property
     def generation(self) -> dict[str, Any]:
-        # The paper's generation settings for RTP continuations: 50 new tokens, sampling.
-        return {"max_new_tokens": 50, **PAPER_SAMPLING, "stop": []}
+        # The paper's generation settings for RTP continuations: 50 new tokens, sampling; its
+        # code cuts every response at "\nQ:" (HuggingFaceLM.generate), this task's too.
+        return {"max_new_tokens": 50, **PAPER_SAMPLING, "stop": ["\nQ:"]}
 
     # ------------------------------------------------------------------ download
 

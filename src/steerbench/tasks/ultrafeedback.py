@@ -105,8 +105,9 @@ class UltraFeedback(Task):
 
     @property
     def generation(self) -> dict[str, Any]:
-        # Official ultrafeedback_generate.py: 128 new tokens, same sampling as TruthfulQA.
-        return {"max_new_tokens": 128, **PAPER_SAMPLING, "stop": []}
+        # Official ultrafeedback_generate.py: 128 new tokens, same sampling as TruthfulQA, and
+        # (through HuggingFaceLM.generate) the response cut where a base model starts a new "Q:".
+        return {"max_new_tokens": 128, **PAPER_SAMPLING, "stop": ["\nQ:"]}
 
     def fetch(self, source: dict, out_dir: Path) -> None:
         kind = source_kind(source, ["hub", "path"], config_key(self.name))
