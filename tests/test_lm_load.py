@@ -53,6 +53,19 @@ def test_prompt_format_pins_the_form(smollm2):
     assert format_prompt(smollm2, "Why?", "chat") == format_prompt(smollm2, "Why?", "auto") != "Q: Why?\nA:"
     with pytest.raises(ValueError, match="choose one of auto, qa, chat"):
         format_prompt(smollm2, "Why?", "plain")
+    # An instruction: the line before "Q:" in the qa form, a system message in the chat form.
+    assert format_prompt(smollm2, "Why?", "qa", system="Be brief.") == "Be brief.\nQ: Why?\nA:"
+    chat = format_prompt(smollm2, "Why?", "chat", system="Be brief.")
+    assert "<|im_start|>system\nBe brief.<|im_end|>" in chat and chat.endswith("<|im_start|>assistant\n")
+    # A template without a system role: the instruction heads the user turn.
+    smollm2.tokenizer.chat_template, saved = (
+        "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system role') }}{% endif %}"
+        "<u>{{ m['content'] }}</u>{% endfor %}{% if add_generation_prompt %}<a>{% endif %}",
+        smollm2.tokenizer.chat_template)
+    try:
+        assert format_prompt(smollm2, "Why?", "chat", system="Be brief.") == "<u>Be brief.\n\nWhy?</u><a>"
+    finally:
+        smollm2.tokenizer.chat_template = saved
 
 
 def test_pad_token_defaults_to_eos(smollm2_dir):

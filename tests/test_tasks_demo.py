@@ -46,7 +46,8 @@ def test_demo_downloads_and_formats_with_the_demo_params(name, tmp_path):
         pos, neg = task.fit_texts(read_jsonl(tmp_path / f"{split}.jsonl"), lambda t: f"Q: {t}\nA:")
         assert len(pos) >= 2 and len(neg) >= 2
     for _, eval_split in task.eval_plan:
-        assert len(task.prompts(read_jsonl(tmp_path / f"{eval_split}.jsonl"), str)) >= 1
+        fmt = lambda t, system=None: f"{system or ''}Q: {t}\nA:"  # noqa: E731
+        assert len(task.prompts(read_jsonl(tmp_path / f"{eval_split}.jsonl"), fmt)) >= 1
 
 
 def test_demo_truthfulqa_is_matched_to_its_mc_file(tmp_path):

@@ -7,9 +7,11 @@ import pytest
 
 from steerbench.io import read_jsonl
 from steerbench.tasks import available_tasks, get_task
-from steerbench.tasks.truthfulqa import split_answers
+from steerbench.tasks.truthfulqa import INSTRUCTION, split_answers
 
-QA = lambda text: f"Q: {text}\nA:"  # noqa: E731  the base-model prompt template
+
+def QA(text: str, system: str | None = None) -> str:  # the base-model prompt form
+    return (f"{system}\n" if system else "") + f"Q: {text}\nA:"
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,10 @@ def test_prompts_and_plan(tqa_raw, tmp_path):
     records = read_jsonl(tmp_path / "fold0.jsonl")[:3]
     items = task.prompts(records, QA)
     assert [i["id"] for i in items] == [r["id"] for r in records]
-    assert items[0] == {"id": records[0]["id"], "prompt": records[0]["question"], "prompt_text": QA(records[0]["question"])}
+    # Generation prompts carry the TruthfulQA instruction (the paper's system prompt).
+    q = records[0]["question"]
+    assert items[0] == {"id": records[0]["id"], "prompt": q, "prompt_text": QA(q, system=INSTRUCTION)}
+    assert items[0]["prompt_text"].startswith("Interpret each question literally") and "I have no comment" in INSTRUCTION
     assert task.eval_plan == [("fold0", "fold1"), ("fold1", "fold0")]
     gen = task.generation
     assert gen["max_new_tokens"] == 50 and gen["temperature"] == 0.7 and gen["top_p"] == 0.9

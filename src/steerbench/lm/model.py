@@ -232,12 +232,16 @@ def load_model(spec: str | Path, dtype: str | torch.dtype | None = None, device:
 PROMPT_FORMATS = ("auto", "qa", "chat")
 
 
-def format_prompt(lm: LM, user_text: str, prompt_format: str = "auto") -> str:
+def format_prompt(lm: LM, user_text: str, prompt_format: str = "auto", system: str | None = None) -> str:
     """The model input for one user turn: "chat" applies the tokenizer's chat template with a
     generation prompt, "qa" is the paper's "Q: {text}\nA:" form for base models, "auto" is
     chat when the tokenizer has a template, else qa. Base models whose tokenizer ships a
     template the model was never trained on (the paper runs Llama, Mistral and Falcon in
-    the Q/A form) need "qa" set explicitly."""
+    the Q/A form) need "qa" set explicitly.
+
+    `system` (an instruction) is a system message in the chat form, or goes on the line
+    before "Q:" in the qa form, as the paper's code renders it for base models; a chat
+    template without a system role gets it at the head of the user turn."""
     if not isinstance(user_text, str):
         raise ValueError(f"user_text must be a string, got {type(user_text).__name__}")
     if prompt_format not in PROMPT_FORMATS:
@@ -250,7 +254,12 @@ def format_prompt(lm: LM, user_text: str, prompt_format: str = "auto") -> str:
             f"use prompt_format: qa (or auto) for this model"
         )
     if prompt_format == "chat" or (prompt_format == "auto" and has_template):
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
-        )
-    return f"Q: {user_text}\nA:"
+        user = [{"role": "user", "content": user_text}]
+        if system:
+            try:
+                return tokenizer.apply_chat_template([{"role": "system", "content": system}, *user],
+                                                     tokenize=False, add_generation_prompt=True)
+            except Exception:  # noqa: BLE001 - jinja raises its own errors for "no system role"
+                user = [{"role": "user", "content": f"{system}\n\n{user_text}"}]
+        return tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+    return f"{system}\nQ: {user_text}\nA:" if system else f"Q: {user_text}\nA:"

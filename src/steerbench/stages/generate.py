@@ -43,7 +43,7 @@ def generate_task(
     t = get_task(task)
     settings = generation_settings(task, settings)
     lm = load_steered_model(model_dir, device, dtype)
-    fmt = lambda text: format_prompt(lm, text, prompt_format)  # noqa: E731
+    fmt = lambda text, system=None: format_prompt(lm, text, prompt_format, system=system)  # noqa: E731
     rows = []
     for split, steerer_path, eval_path in plan:
         steerer = load_steerer(str(steerer_path))

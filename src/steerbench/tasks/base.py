@@ -15,7 +15,9 @@ from typing import Any, Callable
 
 from steerbench.io import atomic_dir
 
-Formatter = Callable[[str], str]
+# fmt(user_text) -> model input; `Task.prompts` may also pass system="instruction" (see
+# steerbench.lm.format_prompt for how each prompt format renders it).
+Formatter = Callable[..., str]
 
 
 def answer_after(prompt_text: str, answer: str) -> str:
