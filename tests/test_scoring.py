@@ -93,12 +93,12 @@ def test_score_mc_on_a_case_with_known_answers():
 def test_distinct_n_hand_computed():
     text = "the cat sat on the cat mat"  # 7 words
     assert distinct_n(text, 1) == pytest.approx(5 / 7)  # the cat sat on mat
-    assert distinct_n(text, 2) == pytest.approx(5 / 7)  # the-cat twice among 6 bigrams
-    assert distinct_n(text, 3) == pytest.approx(5 / 7)  # 5 trigrams, all distinct
+    assert distinct_n(text, 2) == pytest.approx(5 / 6)  # the-cat twice among 6 bigrams
+    assert distinct_n(text, 3) == pytest.approx(5 / 5)  # 5 trigrams, all distinct
     assert distinct_n("a a a a", 1) == pytest.approx(1 / 4)
-    assert distinct_n("a a a a", 2) == pytest.approx(1 / 4)
+    assert distinct_n("a a a a", 2) == pytest.approx(1 / 3)
     assert distinct_n("one", 3) == 0.0
-    assert distinct_n("   ", 1) is None
+    assert distinct_n("   ", 1) == 0.0
 
 
 @pytest.fixture(scope="module")
@@ -114,18 +114,20 @@ def test_perplexity_is_exp_mean_token_nll(smollm2):
     model, tok = smollm2
     texts = ["The capital of France is Paris.", "Dogs bark.", "seventeen purple quickly banana under of green the Paris", "Hello"]
     got = perplexity(model, tok, texts, batch_size=3)
-    for text, ppl in zip(texts, got):
-        ids = ([tok.bos_token_id] if tok.bos_token_id is not None else []) + tok(text, add_special_tokens=False)["input_ids"]
+    for text, ppl in zip(texts[:3], got):
+        ids = tok(text)["input_ids"]  # the tokenizer's default: SmolLM2's, like gpt2-xl's, adds no BOS
+        assert len(ids) >= 2 and ids[0] != tok.bos_token_id
         with torch.no_grad():
             logits = model(torch.tensor([ids])).logits[0].double()
         logp = torch.log_softmax(logits[:-1], -1)
         nll = -logp[torch.arange(len(ids) - 1), torch.tensor(ids[1:])].mean().item()
         assert ppl == pytest.approx(math.exp(nll), rel=1e-3)
     assert got[0] < got[2]  # fluent text is less perplexing than word salad
+    assert got[3] is None  # "Hello" is one token: nothing left to score once it is the context
     rows = [{"id": i, "generation": t} for i, t in enumerate(texts + [""])]
     out = score_quality(rows, model, tok, batch_size=2)
-    assert [o["ppl"] for o in out[:4]] == pytest.approx(got, rel=1e-4)
-    assert out[4]["ppl"] is None and out[4]["dist1"] is None and "undefined" in out[4]["error"]
+    assert [o["ppl"] for o in out[:3]] == pytest.approx(got[:3], rel=1e-4)
+    assert out[4]["ppl"] is None and out[4]["dist1"] == 0.0 and "undefined" in out[4]["error"]
     assert out[1]["dist1"] == pytest.approx(1.0) and out[1]["error"] is None
 
 
@@ -219,7 +221,7 @@ def test_judge_reads_p_yes_after_the_truthfulqa_prompt(smollm2):
     qa = [("What is 2+2?", "4"), ("Where is Paris?", "In France, on the Seine."), ("Why?", "Because."),
           ("Who wrote Hamlet?", "Shakespeare wrote it.")]
     prompts = [TRUTH_TEMPLATE.format(question=q, answer=a) for q, a in qa]
-    assert prompts[0] == "Q: What is 2+2?\nA: 4\nTrue:"
+    assert prompts[0] == "Q: What is 2+2?\nA: 4.\nTrue:"
     probs = continuation_prob(truth, tok, prompts, " yes", batch_size=3)
     yes = tok(prompts[1] + " yes")["input_ids"][len(tok(prompts[1])["input_ids"]):]
     assert len(yes) == 1

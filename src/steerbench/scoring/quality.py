@@ -1,9 +1,9 @@
 """Text quality: perplexity under a reference LM (gpt2-xl in the paper) and Dist-1/2/3.
 
-Perplexity is that of the generation alone, as in the paper's evaluation: the reference
-LM's BOS token (when it has one) is prepended so that every generated token is scored.
-Dist-n follows Li et al. (2016): distinct n-grams over whitespace words divided by the
-number of words in the generation.
+Both as in the paper's evaluation code. Perplexity is that of the generation alone,
+tokenized as the reference LM's tokenizer does by default (gpt2-xl adds no BOS, so the
+first token is context and the rest are scored). Dist-n is per generation: distinct
+whitespace n-grams over all its n-grams, 0 for a text with fewer than n words.
 """
 
 from __future__ import annotations
@@ -17,29 +17,25 @@ import torch.nn.functional as F
 from ._util import check_batch_size, check_rows, model_device, pad_id, pad_right, progress
 
 
-def distinct_n(text: str, n: int) -> float | None:
-    """|distinct n-grams| / |words|; None for a text without words."""
+def distinct_n(text: str, n: int) -> float:
+    """|distinct n-grams| / |n-grams| of one text; 0.0 when it has fewer than n words."""
     if n < 1:
         raise ValueError(f"distinct_n: n must be >= 1, got {n}")
     words = text.split()
-    if not words:
-        return None
-    grams = {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
-    return len(grams) / len(words)
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
 
 
 @torch.no_grad()
 def perplexity(model, tokenizer, texts: Sequence[str], batch_size: int = 8, max_length: int = 1024) -> list[float | None]:
-    """exp(mean token NLL) of each text under `model`; None where no token can be scored
-    (empty text, or a one-token text and a tokenizer without BOS). Texts longer than
-    max_length tokens are truncated."""
+    """exp(mean NLL of tokens 2..n) of each text under `model`, tokenized with the
+    tokenizer's default special tokens; None where no token can be scored (fewer than 2
+    tokens). Texts longer than max_length tokens are truncated."""
     check_batch_size(batch_size)
     if max_length < 2:
         raise ValueError(f"max_length must be >= 2, got {max_length}")
-    bos = tokenizer.bos_token_id
-    enc = tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
-    ids = [([bos] if bos is not None else []) + list(e) for e in enc]
-    ids = [r[:max_length] for r in ids]
+    enc = tokenizer(list(texts))["input_ids"] if texts else []
+    ids = [list(r)[:max_length] for r in enc]
     out: list[float | None] = [None] * len(ids)
     todo = [i for i, r in enumerate(ids) if len(r) >= 2]
     todo.sort(key=lambda i: -len(ids[i]))  # little padding per batch; OOM shows up first
@@ -75,9 +71,7 @@ def score_quality(rows: Sequence[dict], model, tokenizer, batch_size: int = 8, m
             row["ppl"] = None
             errors.append("perplexity overflowed (mean token NLL > 700)")
         elif ppl is None:
-            errors.append("generation has fewer than 2 tokens with BOS: perplexity undefined")
-        if row["dist1"] is None:
-            errors.append("generation has no words: dist-n undefined")
+            errors.append("generation has fewer than 2 tokens: perplexity undefined")
         row["error"] = "; ".join(errors) or None
         result.append(row)
     return result
