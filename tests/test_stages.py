@@ -49,7 +49,8 @@ def test_empty_split_is_an_error(tmp_path):
 
 def test_extract_split_uses_the_configured_prompt_format(smollm2_dir, shared_data, tmp_path):
     """prompt_format reaches the fit texts: "qa" gives the activations of "Q: ...\\nA: answer",
-    "auto" (SmolLM2 has a chat template) those of the chat form, the answer right after it."""
+    "auto" (SmolLM2 has a chat template) those of the whole chat exchange, its assistant turn
+    closed ("<|im_end|>\\n"), as the paper's code takes them in the chat form."""
     from safetensors.torch import load_file
 
     from steerbench.io import read_jsonl
@@ -65,9 +66,11 @@ def test_extract_split_uses_the_configured_prompt_format(smollm2_dir, shared_dat
     lm = load_model(smollm2_dir)
     texts = {
         "qa": f"Q: {r['question']}\nA: {r['correct_answers'][0]}",
-        "auto": lm.tokenizer.apply_chat_template([{"role": "user", "content": r["question"]}], tokenize=False,
-                                                  add_generation_prompt=True) + r["correct_answers"][0],
+        "auto": lm.tokenizer.apply_chat_template([{"role": "user", "content": r["question"]},
+                                                  {"role": "assistant", "content": r["correct_answers"][0]}],
+                                                 tokenize=False),
     }
+    assert texts["auto"].endswith(r["correct_answers"][0] + "<|im_end|>\n")
     for fmt, text in texts.items():
         out = tmp_path / f"{fmt}.safetensors"
         extract_split(smollm2_dir, "truthfulqa", split, 13, out, limit=1, prompt_format=fmt)

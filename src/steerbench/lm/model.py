@@ -232,6 +232,19 @@ def load_model(spec: str | Path, dtype: str | torch.dtype | None = None, device:
 PROMPT_FORMATS = ("auto", "qa", "chat")
 
 
+def uses_chat(lm: LM, prompt_format: str) -> bool:
+    """Whether `prompt_format` means the chat template for this model (see format_prompt)."""
+    if prompt_format not in PROMPT_FORMATS:
+        raise ValueError(f"prompt_format={prompt_format!r}: choose one of {', '.join(PROMPT_FORMATS)}")
+    has_template = bool(getattr(lm.tokenizer, "chat_template", None))
+    if prompt_format == "chat" and not has_template:
+        raise ValueError(
+            f"prompt_format='chat' but the tokenizer of {lm.name} has no chat template; "
+            f"use prompt_format: qa (or auto) for this model"
+        )
+    return prompt_format == "chat" or (prompt_format == "auto" and has_template)
+
+
 def format_prompt(lm: LM, user_text: str, prompt_format: str = "auto", system: str | None = None) -> str:
     """The model input for one user turn: "chat" applies the tokenizer's chat template with a
     generation prompt, "qa" is the paper's "Q: {text}\nA:" form for base models, "auto" is
@@ -244,16 +257,8 @@ def format_prompt(lm: LM, user_text: str, prompt_format: str = "auto", system: s
     template without a system role gets it at the head of the user turn."""
     if not isinstance(user_text, str):
         raise ValueError(f"user_text must be a string, got {type(user_text).__name__}")
-    if prompt_format not in PROMPT_FORMATS:
-        raise ValueError(f"prompt_format={prompt_format!r}: choose one of {', '.join(PROMPT_FORMATS)}")
     tokenizer = lm.tokenizer
-    has_template = bool(getattr(tokenizer, "chat_template", None))
-    if prompt_format == "chat" and not has_template:
-        raise ValueError(
-            f"prompt_format='chat' but the tokenizer of {lm.name} has no chat template; "
-            f"use prompt_format: qa (or auto) for this model"
-        )
-    if prompt_format == "chat" or (prompt_format == "auto" and has_template):
+    if uses_chat(lm, prompt_format):
         user = [{"role": "user", "content": user_text}]
         if system:
             try:
@@ -263,3 +268,24 @@ def format_prompt(lm: LM, user_text: str, prompt_format: str = "auto", system: s
                 user = [{"role": "user", "content": f"{system}\n\n{user_text}"}]
         return tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
     return f"{system}\nQ: {user_text}\nA:" if system else f"Q: {user_text}\nA:"
+
+
+class PromptFormatter:
+    """format_prompt bound to a model and a prompt format, for the tasks: fmt(text, system=None)
+    is the model input for a question; fmt.exchange(text, answer) is the whole exchange as the
+    chat template writes it (closing the assistant turn, e.g. "<|im_end|>\n"), whose last
+    token the paper's code takes the activation of in the chat form, or None in the qa form
+    (there the fit text is the prompt followed by the answer)."""
+
+    def __init__(self, lm: LM, prompt_format: str = "auto") -> None:
+        self.lm, self.prompt_format = lm, prompt_format
+        self.chat = uses_chat(lm, prompt_format)
+
+    def __call__(self, text: str, system: str | None = None) -> str:
+        return format_prompt(self.lm, text, self.prompt_format, system=system)
+
+    def exchange(self, text: str, answer: str) -> str | None:
+        if not self.chat:
+            return None
+        messages = [{"role": "user", "content": text}, {"role": "assistant", "content": answer}]
+        return self.lm.tokenizer.apply_chat_template(messages, tokenize=False)

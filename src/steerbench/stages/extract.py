@@ -26,11 +26,11 @@ def extract_split(
     prompt_format: str = "auto",
 ) -> dict[str, int]:
     """Write `pos` [n, d] and `neg` [m, d] float32 activations of `layer` to `out_path`."""
-    from steerbench.lm import extract_activations, format_prompt
+    from steerbench.lm import PromptFormatter, extract_activations
 
     records = read_split(split_path, limit)
     lm = load_steered_model(model_dir, device, dtype)
-    pos_texts, neg_texts = get_task(task).fit_texts(records, lambda text: format_prompt(lm, text, prompt_format))
+    pos_texts, neg_texts = get_task(task).fit_texts(records, PromptFormatter(lm, prompt_format))
     if not pos_texts or not neg_texts:
         raise ValueError(
             f"{split_path}: {len(pos_texts)} positive and {len(neg_texts)} negative texts; "

@@ -38,12 +38,12 @@ def generate_task(
     prompt_format: str = "auto",
 ) -> int:
     """`plan`: (eval split name, steerer file, eval split file) per pair. Returns rows written."""
-    from steerbench.lm import format_prompt, generate
+    from steerbench.lm import PromptFormatter, generate
 
     t = get_task(task)
     settings = generation_settings(task, settings)
     lm = load_steered_model(model_dir, device, dtype)
-    fmt = lambda text, system=None: format_prompt(lm, text, prompt_format, system=system)  # noqa: E731
+    fmt = PromptFormatter(lm, prompt_format)
     rows = []
     for split, steerer_path, eval_path in plan:
         steerer = load_steerer(str(steerer_path))

@@ -74,7 +74,7 @@ def score_mc_file(model_dir: str, plan: Sequence[tuple[str, str]], layer: int, T
                   device: str = "auto", dtype: str = "auto", batch_size: int = 8, limit: int | None = None,
                   min_coverage: float = 0.99, prompt_format: str = "auto") -> dict:
     """`plan`: (steerer file, eval split file) per fold; choices scored under that fold's steerer."""
-    from steerbench.lm import format_prompt, loglikelihood
+    from steerbench.lm import PromptFormatter, loglikelihood
     from steerbench.scoring.multiple_choice import score_mc
     from steerbench.steerers import load_steerer
 
@@ -89,7 +89,7 @@ def score_mc_file(model_dir: str, plan: Sequence[tuple[str, str]], layer: int, T
         def loglik(contexts, continuations, steerer=steerer):
             return loglikelihood(lm, contexts, continuations, steerer=steerer, layer=layer, T=T, batch_size=batch_size)
 
-        rows += score_mc(records, loglik, lambda q: format_prompt(lm, q, prompt_format))
+        rows += score_mc(records, loglik, PromptFormatter(lm, prompt_format))
     return _finish("mc", rows, out_path, min_coverage)
 
 

@@ -20,6 +20,18 @@ from steerbench.io import atomic_dir
 Formatter = Callable[..., str]
 
 
+def fit_text(fmt: Formatter, question: str, answer: str) -> str:
+    """The text whose last token gives a fit activation: the whole exchange where the
+    formatter writes one (chat form: fmt.exchange, closing the assistant turn), else the
+    prompt followed by the answer ("Q: ...\nA: answer")."""
+    exchange = getattr(fmt, "exchange", None)
+    text = exchange(question, answer) if exchange is not None else None
+    if text is None:
+        prefix = fmt(question)
+        text = prefix + answer_after(prefix, answer)
+    return text
+
+
 def answer_after(prompt_text: str, answer: str) -> str:
     """The answer as the model would write it after `prompt_text`: "Q: ...\nA:" takes a
     space before it; a chat prompt ending in a newline ("<|im_start|>assistant\n") does not,

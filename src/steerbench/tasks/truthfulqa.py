@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from steerbench.io import atomic_path, write_json, write_jsonl
-from steerbench.tasks.base import PAPER_SAMPLING, Formatter, Task, answer_after
+from steerbench.tasks.base import PAPER_SAMPLING, Formatter, Task, fit_text
 from steerbench.tasks.sources import (
     config_key,
     copy_file,
@@ -192,9 +192,8 @@ class TruthfulQA(Task):
     def fit_texts(self, records: list[dict], fmt: Formatter) -> tuple[list[str], list[str]]:
         pos, neg = [], []
         for r in records:
-            prefix = fmt(r["question"])
-            pos += [prefix + answer_after(prefix, a) for a in r["correct_answers"]]
-            neg += [prefix + answer_after(prefix, a) for a in r["incorrect_answers"]]
+            pos += [fit_text(fmt, r["question"], a) for a in r["correct_answers"]]
+            neg += [fit_text(fmt, r["question"], a) for a in r["incorrect_answers"]]
         return pos, neg
 
     def prompts(self, records: list[dict], fmt: Formatter) -> list[dict]:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from steerbench.io import write_jsonl
-from steerbench.tasks.base import PAPER_SAMPLING, Formatter, Task, answer_after
+from steerbench.tasks.base import PAPER_SAMPLING, Formatter, Task, fit_text
 from steerbench.tasks.sources import config_key, load_hub_split, progress, read_rows, require_file, source_kind
 
 SPLITS = ("train_prefs", "test_prefs")
@@ -185,9 +185,8 @@ class UltraFeedback(Task):
     def fit_texts(self, records: list[dict], fmt: Formatter) -> tuple[list[str], list[str]]:
         pos, neg = [], []
         for r in records:
-            prefix = fmt(r["prompt"])
-            pos.append(prefix + answer_after(prefix, r["chosen"]))
-            neg.append(prefix + answer_after(prefix, r["rejected"]))
+            pos.append(fit_text(fmt, r["prompt"], r["chosen"]))
+            neg.append(fit_text(fmt, r["prompt"], r["rejected"]))
         return pos, neg
 
     def prompts(self, records: list[dict], fmt: Formatter) -> list[dict]:
