@@ -51,6 +51,17 @@ def pad_left(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -
     return ids.to(device), mask.to(device)
 
 
+def pad_right(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """input_ids and attention_mask [B, S] with padding on the right."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for b, r in enumerate(rows):
+        ids[b, : len(r)] = torch.as_tensor(list(r), dtype=torch.long)
+        mask[b, : len(r)] = 1
+    return ids.to(device), mask.to(device)
+
+
 def position_ids(mask: Tensor) -> Tensor:
     # Positions count real tokens only, so a left-padded row sees the same positions as
     # the unpadded text (matters for learned absolute positions, e.g. GPT-2).

@@ -19,7 +19,8 @@ from typing import Sequence
 
 import torch
 
-from .batching import check_batch_size, check_texts, encode, forward_kwargs, input_device, pad_left, position_ids, run_adaptive
+from .batching import (check_batch_size, check_texts, encode, forward_kwargs, input_device, pad_left, pad_right,
+                       position_ids, run_adaptive)
 from .generate import steering_context
 from .hooks import Steerer
 from .model import LM
@@ -95,14 +96,8 @@ def loglikelihood(
             return
         rows = torch.as_tensor(owner, device=device)
         cache.reorder_cache(rows)  # one cache row per pair (a gather: copies, repeats allowed)
-        tails = [[ctx_ids[i][-1]] + cont_ids[i] for i in idx]
-        L = max(len(t) for t in tails)
-        t_ids = torch.full((len(idx), L), tok.pad_token_id, dtype=torch.long)
-        t_mask = torch.zeros((len(idx), L), dtype=torch.long)
-        for b, t in enumerate(tails):
-            t_ids[b, : len(t)] = torch.as_tensor(t)
-            t_mask[b, : len(t)] = 1
-        t_ids, t_mask = t_ids.to(device), t_mask.to(device)
+        t_ids, t_mask = pad_right([[ctx_ids[i][-1]] + cont_ids[i] for i in idx], tok.pad_token_id, device)
+        L = t_ids.shape[1]
         mask = torch.cat([p_mask[rows], t_mask], dim=1)
         kwargs = {"attention_mask": mask, "past_key_values": cache, "use_cache": True}
         if "position_ids" in params:

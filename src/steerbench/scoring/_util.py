@@ -8,6 +8,9 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
+# The scorers batch token rows the way the LM runtime does: one implementation of each.
+from steerbench.lm.batching import check_batch_size, pad_right  # noqa: F401  (re-exported)
+
 
 def progress(total: int, desc: str, unit: str = "item") -> tqdm:
     """A tqdm bar on stderr, silent when stderr is not a terminal (logs, Snakemake jobs)."""
@@ -28,24 +31,9 @@ def check_rows(rows: Sequence[dict], keys: Sequence[str], what: str) -> None:
             raise ValueError(f"{what}: row {i} (id {row.get('id')!r}) has a non-string generation")
 
 
-def check_batch_size(batch_size: int) -> None:
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-
-
 def model_device(model: torch.nn.Module) -> torch.device:
     emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
     return emb.weight.device if emb is not None else next(model.parameters()).device
-
-
-def pad_right(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for b, r in enumerate(rows):
-        ids[b, : len(r)] = torch.as_tensor(list(r), dtype=torch.long)
-        mask[b, : len(r)] = 1
-    return ids.to(device), mask.to(device)
 
 
 def pad_id(tokenizer) -> int:
