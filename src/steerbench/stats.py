@@ -49,8 +49,10 @@ def _as_1d(values: object, name: str) -> np.ndarray:
 
 def _as_items(values: object, name: str) -> np.ndarray:
     """1-D per-prompt scores (finite), or 2-D [prompts, responses] with NaN only as padding
-    (every prompt keeps at least one response)."""
+    (every prompt keeps at least one response); one response per prompt is the 1-D case."""
     x = np.asarray(values, dtype=float)
+    if x.ndim == 2 and x.shape[1] == 1:
+        x = x[:, 0]
     if x.ndim != 2:
         return _as_1d(x, name)
     if x.shape[0] == 0 or x.shape[1] == 0:
@@ -64,6 +66,12 @@ def _response_stat(stat: str | Stat) -> Stat:
     if callable(stat) or stat not in _RESPONSE_STATS:
         raise ValueError(f"statistics over several responses per prompt: use one of {list(_RESPONSE_STATS)}")
     return _RESPONSE_STATS[stat]
+
+
+def estimate(values: object, stat: str | Stat = "mean") -> float:
+    """`stat` of the items (1-D, or 2-D [prompts, responses] as in `bootstrap_ci`)."""
+    x = _as_items(values, "estimate values")
+    return float((_stat(stat) if x.ndim == 1 else _response_stat(stat))(x))
 
 
 def _stat(stat: str | Stat) -> Stat:
@@ -155,8 +163,10 @@ def paired_bootstrap_test(
     """
     a = _as_items(x, "paired_bootstrap_test x")
     b = _as_items(ref, "paired_bootstrap_test ref")
-    if a.shape[0] != b.shape[0] or a.ndim != b.ndim:
+    if a.shape[0] != b.shape[0]:
         raise ValueError(f"paired test: x has {a.shape[0]} items but ref has {b.shape[0]}; pair by id first")
+    if a.ndim != b.ndim:  # one response per prompt on one side only: both as [prompts, responses]
+        a, b = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
     f = _stat(stat) if a.ndim == 1 else _response_stat(stat)
     idx = _resample_index(a.shape[0], n_boot, seed)
     delta = f(a[idx]) - f(b[idx])

@@ -53,16 +53,10 @@ def _per_prompt(series: pd.Series) -> pd.Series:
     return series.dropna().groupby(level="id").mean()
 
 
-def _per_response(series: pd.Series) -> np.ndarray | pd.DataFrame:
+def _per_response(series: pd.Series) -> pd.DataFrame:
     """Scores as [prompt id x seed] (NaN where a seed failed or is absent), all-failed ids
     dropped: P90 is a statistic of responses, and averaging seeds first would shrink it."""
     return series.unstack("seed").dropna(how="all")
-
-
-def _items(table: pd.DataFrame, ids=None) -> np.ndarray:
-    """Rows of `table` (all, or `ids`) for `stats`: 1-D with one seed, else 2-D."""
-    x = table if ids is None else table.loc[ids]
-    return x.iloc[:, 0].to_numpy() if x.shape[1] == 1 else x.to_numpy()
 
 
 def _nan_row() -> dict:
@@ -78,37 +72,26 @@ def _aggregate(
 ) -> dict:
     """One summary cell. `run` / `ref` map (scorer, raw metric) to values indexed by (seed, id)."""
     out = _nan_row()
-    if spec.aggregate == "mean":
+    if spec.aggregate in ("mean", "p90"):
         raw = run[spec.sources[0]]
         total, n_ok = len(raw), int(raw.notna().sum())
-        x = _per_prompt(raw)
+        per = _per_prompt if spec.aggregate == "mean" else _per_response
+        x = per(raw)
         out["n"] = len(x)
         if len(x):
-            out["mean"], out["ci_low"], out["ci_high"] = stats.bootstrap_ci(x.to_numpy(), opt.n_boot, opt.seed)
+            out["mean"], out["ci_low"], out["ci_high"] = stats.bootstrap_ci(
+                x.to_numpy(), opt.n_boot, opt.seed, spec.aggregate
+            )
         if ref is not None and not is_reference and len(x):
-            r = _per_prompt(ref[spec.sources[0]])
+            r = per(ref[spec.sources[0]])
             common = x.index.intersection(r.index)
             if len(common):
                 a, b = x.loc[common].to_numpy(), r.loc[common].to_numpy()
-                out["p_value"] = stats.sign_flip_test(a - b, opt.n_boot, opt.seed)
-                out["_delta"] = float(a.mean() - b.mean())
-    elif spec.aggregate == "p90":
-        raw = run[spec.sources[0]]
-        total, n_ok = len(raw), int(raw.notna().sum())
-        x = _per_response(raw)
-        out["n"] = len(x)
-        if len(x):
-            out["mean"], out["ci_low"], out["ci_high"] = stats.bootstrap_ci(_items(x), opt.n_boot, opt.seed, "p90")
-        if ref is not None and not is_reference and len(x):
-            r = _per_response(ref[spec.sources[0]])
-            common = x.index.intersection(r.index)
-            if len(common):
-                if x.shape[1] == r.shape[1] == 1:
-                    a, b = _items(x, common), _items(r, common)
-                else:  # several seeds on either side: all responses, prompts resampled together
-                    a, b = x.loc[common].to_numpy(), r.loc[common].to_numpy()
-                out["p_value"] = stats.paired_bootstrap_test(a, b, opt.n_boot, opt.seed, "p90")
-                out["_delta"] = float(np.nanpercentile(a, 90) - np.nanpercentile(b, 90))
+                if spec.aggregate == "mean":
+                    out["p_value"] = stats.sign_flip_test(a - b, opt.n_boot, opt.seed)
+                else:
+                    out["p_value"] = stats.paired_bootstrap_test(a, b, opt.n_boot, opt.seed, "p90")
+                out["_delta"] = stats.estimate(a, spec.aggregate) - stats.estimate(b, spec.aggregate)
     elif spec.aggregate == "win_rate":
         raw = run[spec.sources[0]]
         total = len(raw)
