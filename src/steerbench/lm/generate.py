@@ -43,13 +43,16 @@ class _StopInNewText:
     """Ends a row once one of `stop` appears in its generated text. HF's stop_strings also
     match across the prompt's end (a chat prompt ending in "\n" plus an answer starting
     "Q:" would stop at once on "\nQ:"); the paper's code cuts the response text alone.
-    Only the last `window` new tokens are decoded per step: a stop string is caught on the
-    step it completes, and a finished row stays finished."""
+    Only the last `window` new tokens are decoded per step (see `stop_window`): a stop string
+    is caught on the step it completes, and a finished row stays finished."""
 
-    def __init__(self, tokenizer, stop: tuple[str, ...], prompt_len: int) -> None:
-        self.tok, self.stop, self.prompt_len = tokenizer, stop, prompt_len
-        longest = max(len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in stop)
-        self.window = 2 * longest + 4
+    def __init__(self, tokenizer, stop: tuple[str, ...], window: int, prompt_len: int) -> None:
+        self.tok, self.stop, self.window, self.prompt_len = tokenizer, stop, window, prompt_len
+
+    @staticmethod
+    def stop_window(tokenizer, stop: tuple[str, ...]) -> int:
+        """New tokens enough to hold any stop string, whatever tokens precede it."""
+        return 2 * max(len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in stop) + 4
 
     def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
         start = max(self.prompt_len, input_ids.shape[1] - self.window)
@@ -84,7 +87,7 @@ def generate(
     Each batch is seeded from (seed, batch number), so a run is reproducible for a given
     seed and batch size. `min_new_tokens` suppresses EOS until that many tokens (timing runs).
     """
-    from transformers import GenerationConfig
+    from transformers import GenerationConfig, StoppingCriteriaList
 
     check_texts(prompts, "prompts")
     check_batch_size(batch_size)
@@ -116,6 +119,7 @@ def generate(
     )
     device = input_device(lm.model)
     results: list[str] = [""] * len(prompts)
+    window = _StopInNewText.stop_window(tok, stop) if stop else 0
 
     def step(idx: list[int], number: int) -> None:
         input_ids, mask = pad_left([ids[i] for i in idx], tok.pad_token_id, device)
@@ -124,9 +128,7 @@ def generate(
         # trimmed at the stop string below either way.
         extra = {}
         if stop:
-            from transformers import StoppingCriteriaList
-
-            extra["stopping_criteria"] = StoppingCriteriaList([_StopInNewText(tok, stop, input_ids.shape[1])])
+            extra["stopping_criteria"] = StoppingCriteriaList([_StopInNewText(tok, stop, window, input_ids.shape[1])])
         out = lm.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config, **extra)
         texts = tok.batch_decode(out[:, input_ids.shape[1] :], skip_special_tokens=True)
         for i, text in zip(idx, texts):
