@@ -67,7 +67,7 @@ def test_source_files_name_own_module_and_shared_bases_only():
 def test_defaults_are_the_papers():
     ode = get_steerer("ODESteer")
     assert ode.hyperparams == {"degree": 2, "n_components": 8000, "gamma": 0.1, "coef0": 1.0, "solver": "euler",
-                               "steps": 10, "C": 1.0, "max_iter": 1000, "seed": 0}
+                               "steps": 10, "C": 1.0, "max_iter": 1000}
     assert get_steerer("MiMiC").hyperparams["reg"] == 1e-2
 
 
@@ -161,3 +161,31 @@ def test_degenerate_data_still_fits():
         st = make(name).fit(pos, neg)
         out = st.steer(neg, 1.0)
         assert bool(torch.isfinite(out).all()), name
+
+
+def test_seed_is_given_to_fit_and_recorded(data, tmp_path):
+    pos, neg = data
+    a = get_steerer("ODESteer", n_components=256).fit(pos, neg, seed=5)
+    b = get_steerer("ODESteer", n_components=256, seed=5).fit(pos, neg, seed=9)
+    c = get_steerer("ODESteer", n_components=256).fit(pos, neg, seed=6)
+    assert torch.equal(a.state["hash_index"], b.state["hash_index"])  # the hyperparameter wins
+    assert not torch.equal(a.state["hash_index"], c.state["hash_index"])
+    a.save(tmp_path / "a.safetensors")
+    assert load_steerer(tmp_path / "a.safetensors").fit_seed == 5
+
+
+def test_extra_fit_data_required_and_ignored(data):
+    pos, neg = data
+
+    class NeedsPairs(get_steerer("CAA").__class__):
+        requires = ("pair_index",)
+
+        def _fit(self, pos, neg, pair_index):
+            super()._fit(pos, neg)
+            self.state["pairs"] = pair_index
+
+    with pytest.raises(ValueError, match=r"needs extra fit data \['pair_index'\]"):
+        NeedsPairs().fit(pos, neg)
+    st = NeedsPairs().fit(pos, neg, {"pair_index": torch.arange(3), "unused": torch.zeros(1)})
+    assert torch.equal(st.state["pairs"], torch.arange(3))
+    get_steerer("CAA").fit(pos, neg, {"borderline": pos[:2]})  # others ignore extras

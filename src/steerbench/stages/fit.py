@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 from safetensors import safe_open
@@ -27,9 +26,4 @@ def load_activations(path: str | Path):
 
 def fit_steerer(acts_path: str | Path, steerer: str, params: dict, seed: int, out_path: str | Path) -> None:
     pos, neg = load_activations(acts_path)
-    params = dict(params or {})
-    probe = get_steerer(steerer, **params)
-    # Seed only the methods that take one, so a config seed never breaks a seedless method.
-    if "seed" not in params and "seed" in inspect.signature(type(probe).__init__).parameters:
-        params["seed"] = seed
-    get_steerer(steerer, **params).fit(pos, neg).save(str(out_path))
+    get_steerer(steerer, **dict(params or {})).fit(pos, neg, seed=seed).save(str(out_path))

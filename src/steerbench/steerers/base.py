@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 import torch
 from safetensors.torch import save_file
@@ -50,10 +50,44 @@ def check_fit_inputs(pos: Tensor, neg: Tensor, method: str) -> None:
         )
 
 
+def check_extra(extra: Mapping[str, Tensor] | None, requires: tuple[str, ...], accepts: tuple[str, ...],
+                method: str) -> dict[str, Tensor]:
+    """The extra fit data a steerer uses (required and optional names), checked; others dropped."""
+    extra = dict(extra or {})
+    missing = [k for k in requires if k not in extra]
+    if missing:
+        raise ValueError(
+            f"{method}.fit needs extra fit data {missing} besides pos/neg (have: {sorted(extra) or 'none'}); "
+            f"the workflow extracts it for this method: rerun extract_activations for it"
+        )
+    used = {k: extra[k] for k in (*requires, *accepts) if k in extra}
+    for k, x in used.items():
+        if not isinstance(x, Tensor):
+            raise ValueError(f"{method}.fit: extra `{k}` must be a torch.Tensor, got {type(x).__name__}")
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{method}.fit: extra `{k}` contains NaN or inf; re-extract the activations")
+    return used
+
+
+# Where the LM runtime applies `steer` (see steerbench.lm.hooks.steering):
+#   "last"   the last position of every forward pass (the ODESteer paper's hook: the last
+#            prompt token at prefill, then each new token while decoding)
+#   "prompt" at prefill only, every prompt position is shifted by the edit computed from the
+#            last prompt token's state (AlphaSteer); decoding steps are not edited
+#   "all"    every position of every forward pass (steering-vector literature)
+POSITIONS = ("last", "prompt", "all")
+
+
 class Steerer:
     """Base class. Subclasses set `name`, implement `_fit` and `_steer`."""
 
     name: ClassVar[str] = "Steerer"
+    # Named fit data beyond pos/neg: `requires` must be given to fit(), `accepts` may be;
+    # both reach `_fit` as keyword arguments. Other names given to fit() are ignored.
+    requires: ClassVar[tuple[str, ...]] = ()
+    accepts: ClassVar[tuple[str, ...]] = ()
+    # Default edit positions of this method (one of POSITIONS).
+    positions: ClassVar[str] = "last"
 
     def __init__(self, **hyperparams: Any) -> None:
         self.hyperparams: dict[str, Any] = dict(hyperparams)
@@ -61,17 +95,25 @@ class Steerer:
         self.d: int | None = None
         self.n_pos: int | None = None
         self.n_neg: int | None = None
+        # The workflow's seed, given to fit(); methods that draw random numbers use it.
+        self.fit_seed: int = 0
         self._device_cache: dict[tuple[torch.device, torch.dtype], dict[str, Tensor]] = {}
 
     # ------------------------------------------------------------------ fitting
     @torch.no_grad()
-    def fit(self, pos: Tensor, neg: Tensor) -> "Steerer":
-        """Fit on `pos` [n, d] (behaviour to steer towards) and `neg` [m, d]; returns self."""
+    def fit(self, pos: Tensor, neg: Tensor, extra: Mapping[str, Tensor] | None = None, *,
+            seed: int | None = None) -> "Steerer":
+        """Fit on `pos` [n, d] (behaviour to steer towards) and `neg` [m, d]; returns self.
+
+        `extra`: named tensors some methods need beyond the two classes (`requires`,
+        `accepts`); `seed`: the seed of any random draw the method makes (default 0)."""
         check_fit_inputs(pos, neg, self.name)
+        used = check_extra(extra, self.requires, self.accepts, self.name)
         self.d, self.n_pos, self.n_neg = int(pos.shape[1]), int(pos.shape[0]), int(neg.shape[0])
+        self.fit_seed = 0 if seed is None else int(seed)
         self.state = {}
         self._device_cache = {}
-        self._fit(pos, neg)
+        self._fit(pos, neg, **used)
         # Saved state is CPU float32/int64 so a file is the same whatever device fitted it.
         self.state = {k: v.detach().to("cpu").contiguous() for k, v in self.state.items()}
         return self
@@ -128,6 +170,7 @@ class Steerer:
             "d": self.d,
             "n_pos": self.n_pos,
             "n_neg": self.n_neg,
+            "seed": self.fit_seed,
             "steerbench_version": __version__,
         }
 
@@ -147,6 +190,7 @@ class Steerer:
 
     def _restore(self, meta: dict[str, Any], tensors: dict[str, Tensor]) -> None:
         self.d, self.n_pos, self.n_neg = int(meta["d"]), int(meta["n_pos"]), int(meta["n_neg"])
+        self.fit_seed = int(meta.get("seed", 0))
         self.state = {k: v for k, v in tensors.items() if k != "_empty"}
         self._device_cache = {}
 

@@ -63,11 +63,17 @@ def _unit(g: Tensor) -> Tensor:
 class KernelFieldSteerer(Steerer):
     """Fit logistic regression on a feature map; steer along the normalised gradient field."""
 
-    def __init__(self, *, C: float, max_iter: int, seed: int, **hp) -> None:
-        super().__init__(**hp, C=C, max_iter=max_iter, seed=seed)
+    def __init__(self, *, C: float, max_iter: int, seed: int | None, **hp) -> None:
+        super().__init__(**hp, C=C, max_iter=max_iter, **({} if seed is None else {"seed": seed}))
         if C <= 0:
             raise ValueError(f"{self.name}: C must be > 0, got {C}")
-        self.C, self.max_iter, self.seed = float(C), int(max_iter), int(seed)
+        self.C, self.max_iter = float(C), int(max_iter)
+        self._hash_seed = None if seed is None else int(seed)
+
+    @property
+    def seed(self) -> int:
+        """The feature map's seed: the `seed` hyperparameter when given, else fit()'s seed."""
+        return self.fit_seed if self._hash_seed is None else self._hash_seed
 
     # subclass hooks ----------------------------------------------------------
     def _prepare(self, pos: Tensor, neg: Tensor) -> None:
@@ -213,7 +219,7 @@ class ODESteer(_ODEMixin, _PolySketchField):
         steps: int = 10,
         C: float = 1.0,
         max_iter: int = 1000,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__(
             degree=degree, n_components=n_components, gamma=gamma, coef0=coef0,
@@ -236,7 +242,7 @@ class StepODESteer(_PolySketchField):
         coef0: float = 1.0,
         C: float = 1.0,
         max_iter: int = 1000,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__(
             degree=degree, n_components=n_components, gamma=gamma, coef0=coef0,
@@ -260,7 +266,7 @@ class RFFODESteer(_ODEMixin, KernelFieldSteerer):
         steps: int = 10,
         C: float = 1.0,
         max_iter: int = 1000,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__(
             n_components=n_components, sigma=sigma, solver=solver, steps=steps, C=C, max_iter=max_iter, seed=seed
