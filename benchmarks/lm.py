@@ -30,10 +30,10 @@ from steerbench.lm.convert import convert_gguf, smollm2_gguf_path  # noqa: E402
 
 # --------------------------------------------------------------------- inputs
 def default_model() -> Path:
-    cached = REPO / ".cache" / "test-models" / "smollm2-135m-instruct"
+    cached = REPO / ".cache" / "test-models" / "smollm2-135m-instruct-f32"
     if (cached / "config.json").exists():
         return cached
-    out = REPO / ".cache" / "benchmarks" / "smollm2-135m-instruct"
+    out = REPO / ".cache" / "benchmarks" / "smollm2-135m-instruct-f32"
     if not (out / "config.json").exists():
         convert_gguf(smollm2_gguf_path(), out)
     return out

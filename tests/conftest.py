@@ -22,12 +22,12 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
-    """A bf16 Hugging Face folder of SmolLM2-135M-Instruct, converted once and cached."""
+    """A float32 Hugging Face folder of SmolLM2-135M-Instruct, converted once and cached."""
     from filelock import FileLock
 
     from steerbench.lm.convert import convert_gguf, smollm2_gguf_path
 
-    out = MODEL_CACHE / "smollm2-135m-instruct"
+    out = MODEL_CACHE / "smollm2-135m-instruct-f32"
     MODEL_CACHE.mkdir(parents=True, exist_ok=True)
     with FileLock(str(MODEL_CACHE / ".convert.lock")):
         if not (out / "config.json").exists():

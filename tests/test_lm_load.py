@@ -103,3 +103,27 @@ def test_bad_dtype_and_device(smollm2_dir):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
             load_model(smollm2_dir, device="cuda")
+
+
+def test_converted_gguf_keeps_the_exact_float32_weights(smollm2_dir):
+    """The converted folder is float32 and says so; bf16 storage rounded the de-quantised
+    weights by ~0.1% even for configs asking for float32."""
+    import json
+
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    from steerbench.lm.convert import CONVERSION_RECORD, smollm2_gguf_path
+
+    record = json.loads((smollm2_dir / CONVERSION_RECORD).read_text())
+    assert record["dtype"] == "float32"
+    gguf = smollm2_gguf_path()
+    direct = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    name = "model.layers.3.mlp.down_proj.weight"
+    with safe_open(str(next(smollm2_dir.glob("*.safetensors"))), framework="pt") as f:
+        stored = f.get_tensor(name)
+    assert stored.dtype == torch.float32
+    assert torch.equal(stored, direct.state_dict()[name])
+    loaded = load_model(str(smollm2_dir), dtype="bfloat16", device="cpu")
+    assert loaded.dtype == torch.bfloat16  # a config's dtype is applied at load time

