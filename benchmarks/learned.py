@@ -1,17 +1,21 @@
 """Training time and memory of the learned baselines (HPR, RE-Control, TruthFlow), issue 15.
 
     .venv/bin/python benchmarks/learned.py [--dims 576 4096] [--n 10000] [--device cpu]
-                                           [--threads 1] [--epochs HPR=5 TruthFlow=1 ...] [--smoke]
+                                           [--threads 1] [--epochs HPR=5 TruthFlow=1 ...]
+                                           [--n-run 1000] [--smoke]
 
 Synthetic data of `--n` samples at each hidden size d, shaped as each method consumes it:
 - HPR: n/2 groups of one positive and one negative activation (n/2 pairs);
 - RE-Control: n trajectory states, 200 trajectories of n/200 steps with one reward each;
 - TruthFlow: n/2 questions, each one query state, one positive and one negative.
 Each (method, d) runs in a fresh subprocess with the official hyperparameters except
-`--epochs` (default: the official counts, 5 / 100 / 40). A run with fewer epochs than the
-official count is timed as it is and the full training time is extrapolated linearly in
-epochs (marked "~"; the one-off setup is then counted more than once, so it is an upper
-estimate). Memory: the subprocess's peak resident set (CPU) or peak CUDA allocation.
+`--epochs` (default: the official counts, 5 / 100 / 40) and `--n-run` (default: n), the
+samples the timed run trains on. A shorter run (fewer epochs or samples) is timed as it
+is and the full training time is extrapolated linearly in epochs and in samples (marked
+"~"): every method's work per epoch is proportional to its samples (fixed batch sizes;
+RE-Control's one batch per epoch holds all states); the one-off setup is then counted
+more than once, so it is an upper estimate. Memory: the subprocess's peak resident set
+(CPU) or peak CUDA allocation, of the run as made (with `--n-run` < n the data is smaller).
 Prints a Markdown table. `--smoke`: d=64, n=400, one epoch each, seconds.
 """
 
@@ -84,6 +88,7 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(OFFICIAL_EPOCHS))
     ap.add_argument("--dims", nargs="+", type=int, default=[576, 4096])
     ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--n-run", type=int, default=None, help="samples of the timed run (default: n)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--epochs", nargs="*", default=[], help="METHOD=E overrides, e.g. TruthFlow=1")
@@ -103,21 +108,22 @@ def main() -> None:
     dims, n = (args.dims, args.n)
     if args.smoke:
         dims, n, epochs = [64], 400, {k: 1 for k in epochs}
-    print(f"n={n} samples, device={args.device}, threads={args.threads}, torch threads per run\n")
+    n_run = min(args.n_run or n, n)
+    print(f"n={n} samples (timed runs on {n_run}), device={args.device}, threads={args.threads} torch thread(s)\n")
     print("| method | d | params | epochs run | time for the run (s) | full official training (s) | peak memory (MiB) |")
     print("|---|---|---|---|---|---|---|")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     for d in dims:
         for method in args.methods:
             e = epochs[method]
-            cmd = [sys.executable, __file__, "--one", method, str(d), str(n), str(e), "--device", args.device,
+            cmd = [sys.executable, __file__, "--one", method, str(d), str(n_run), str(e), "--device", args.device,
                    "--threads", str(args.threads)]
             res = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if res.returncode:
                 raise SystemExit(f"{method} d={d} failed:\n{res.stderr[-3000:]}")
             r = json.loads(res.stdout.strip().splitlines()[-1])
-            full = r["seconds"] * OFFICIAL_EPOCHS[method] / e
-            mark = "" if e == OFFICIAL_EPOCHS[method] else "~"
+            full = r["seconds"] * OFFICIAL_EPOCHS[method] / e * n / n_run
+            mark = "" if (e, n_run) == (OFFICIAL_EPOCHS[method], n) else "~"
             print(f"| {method} | {d} | {r['params'] / 1e6:.2f}M | {e} | {r['seconds']:.1f} | {mark}{full:.0f} | "
                   f"{r['peak_mib']:.0f} |", flush=True)
 

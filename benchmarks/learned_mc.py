@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--model", default=str(REPO.parent / "main" / ".cache" / "test-models" / "smollm2-135m-instruct"))
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "truthfulqa"))
+    ap.add_argument("--workdir", help="keep (and reuse) the splits, activations and extras here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -48,7 +49,8 @@ def main() -> None:
     from steerbench.steerers import get_steerer
     from steerbench.tasks import get_task
 
-    tmp = Path(tempfile.mkdtemp(prefix="learned_mc_"))
+    tmp = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="learned_mc_"))
+    tmp.mkdir(parents=True, exist_ok=True)
     task = get_task("truthfulqa")
     task.download({"path": f"{args.data}/TruthfulQA.csv", "mc_path": f"{args.data}/mc_task.json"}, tmp / "raw")
     task.format(tmp / "raw", tmp / "splits", seed=42)
@@ -57,10 +59,14 @@ def main() -> None:
     write_jsonl(eval_split, [r for r in read_jsonl(tmp / "splits" / "fold1.jsonl") if r.get("mc1")][: args.eval])
     kw = dict(device="cpu", dtype="float32", batch_size=8)
     t0 = time.time()
-    extract_split(args.model, "truthfulqa", fit_split, args.layer, tmp / "acts.safetensors", **kw)
-    extract_fit_extras(args.model, "truthfulqa", fit_split, args.layer, tmp / "extra.safetensors", **kw)
-    collect_trajectories(args.model, "truthfulqa", fit_split, args.layer, tmp / "traj.safetensors",
-                         reward="similarity", settings={"max_new_tokens": 32}, seed=0, **kw)
+    # Made once per workdir (the fit split is the same for the same --fit).
+    if not (tmp / "acts.safetensors").exists():
+        extract_split(args.model, "truthfulqa", fit_split, args.layer, tmp / "acts.safetensors", **kw)
+    if not (tmp / "extra.safetensors").exists():
+        extract_fit_extras(args.model, "truthfulqa", fit_split, args.layer, tmp / "extra.safetensors", **kw)
+    if not (tmp / "traj.safetensors").exists():
+        collect_trajectories(args.model, "truthfulqa", fit_split, args.layer, tmp / "traj.safetensors",
+                             reward="similarity", settings={"max_new_tokens": 32}, seed=0, **kw)
     print(f"fit data: {time.time() - t0:.0f}s", file=sys.stderr)
     pos, neg = load_activations(tmp / "acts.safetensors")
     extra = load_fit_extras([tmp / "extra.safetensors", tmp / "traj.safetensors"])
