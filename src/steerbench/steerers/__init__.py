@@ -13,18 +13,23 @@ from safetensors.torch import load_file
 
 from steerbench.steerers.base import Steerer
 from steerbench.steerers.caa import CAA
+from steerbench.steerers.hpr import HPR
 from steerbench.steerers.iti import ITI
 from steerbench.steerers.linact import LinAcT
 from steerbench.steerers.mimic import MiMiC
 from steerbench.steerers.nosteer import NoSteer
 from steerbench.steerers.ode import ODESteer, RFFODESteer, StepODESteer
+from steerbench.steerers.recontrol import REControl
 from steerbench.steerers.repe import RepE
+from steerbench.steerers.truthflow import TruthFlow
 
 _HERE = Path(__file__).resolve().parent
 
 _REGISTRY: dict[str, type[Steerer]] = {
     cls.name: cls for cls in (NoSteer, CAA, RepE, ITI, MiMiC, LinAcT, ODESteer, StepODESteer, RFFODESteer)
 }
+# The paper's learned (DNN) baselines.
+_REGISTRY.update({cls.name: cls for cls in (HPR, REControl, TruthFlow)})
 
 # Library modules each method's fitted output depends on (beyond base.py), so the workflow
 # reruns only the jobs of the method whose code changed.
@@ -38,6 +43,9 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "ODESteer": ("ode.py", "sketch.py", "logistic.py"),
     "StepODESteer": ("ode.py", "sketch.py", "logistic.py"),
     "RFFODESteer": ("ode.py", "rff.py", "logistic.py"),
+    "HPR": ("hpr.py", "training.py"),
+    "RE-Control": ("recontrol.py", "training.py"),
+    "TruthFlow": ("truthflow.py", "training.py"),
 }
 
 
@@ -88,4 +96,5 @@ def load_steerer(path: str | Path) -> Steerer:
 __all__ = [
     "Steerer", "get_steerer", "available_steerers", "load_steerer", "steerer_source_files",
     "NoSteer", "CAA", "RepE", "ITI", "MiMiC", "LinAcT", "ODESteer", "StepODESteer", "RFFODESteer",
+    "HPR", "REControl", "TruthFlow",
 ]

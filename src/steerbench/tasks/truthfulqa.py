@@ -202,3 +202,16 @@ class TruthfulQA(Task):
         # multiple-choice contexts go without it, as there.
         return [{"id": r["id"], "prompt": r["question"], "prompt_text": fmt(r["question"], system=INSTRUCTION)}
                 for r in records]
+
+    def fit_extras(self, records: list[dict], fmt: Formatter) -> dict[str, list]:
+        """What the learned steerers need beyond fit_texts (HPR pairs answers within a
+        question, TruthFlow flows from the question's state): the question index of every
+        positive and negative fit text, in fit_texts' order, and per question the prompt
+        whose last-token state is its query (the generation prompt, so the flow starts
+        from the state it is applied to)."""
+        pos_group, neg_group = [], []
+        for g, r in enumerate(records):
+            pos_group += [g] * len(r["correct_answers"])
+            neg_group += [g] * len(r["incorrect_answers"])
+        queries = [p["prompt_text"] for p in self.prompts(records, fmt)]
+        return {"pos_group": pos_group, "neg_group": neg_group, "query_texts": queries}

@@ -192,6 +192,13 @@ class UltraFeedback(Task):
     def prompts(self, records: list[dict], fmt: Formatter) -> list[dict]:
         return [{"id": r["id"], "prompt": r["prompt"], "prompt_text": fmt(r["prompt"])} for r in records]
 
+    def fit_extras(self, records: list[dict], fmt: Formatter) -> dict[str, list]:
+        """For the learned steerers: one (chosen, rejected) pair per prompt, so the group of
+        both fit texts of record g is g; the query is the generation prompt."""
+        groups = list(range(len(records)))
+        return {"pos_group": groups, "neg_group": groups,
+                "query_texts": [p["prompt_text"] for p in self.prompts(records, fmt)]}
+
 
 def kept_pairs(path: Path, split: str) -> list[dict]:
     """Pairs of a raw split file with score_chosen > score_rejected (ties dropped), with ids."""
