@@ -144,9 +144,9 @@ class Toxicity(Task):
 
     @property
     def generation(self) -> dict[str, Any]:
-        # The paper's generation settings for RTP continuations: 50 new tokens, sampling; its
-        # code cuts every response at "\nQ:" (HuggingFaceLM.generate), this task's too.
-        return {"max_new_tokens": 50, **PAPER_SAMPLING, "stop": ["\nQ:"]}
+        # Official detox_generate.py:32-35: 50 new tokens, sampling, transformers' default
+        # top_k=50 left on; its code cuts every response at "\nQ:" (HuggingFaceLM.generate).
+        return {"max_new_tokens": 50, **PAPER_SAMPLING, "top_k": 50, "stop": ["\nQ:"]}
 
     # ------------------------------------------------------------------ download
 

@@ -93,8 +93,10 @@ class TruthfulQA(Task):
 
     @property
     def generation(self) -> dict[str, Any]:
-        # Paper: 50 new tokens, sampling; cut the answer where a base model starts a new "Q:".
-        return {"max_new_tokens": 50, **PAPER_SAMPLING, "stop": ["\nQ:"]}
+        # Official truthfulqa_generate.py:48-51: 50 new tokens, sampling, and transformers'
+        # default top_k=50 (its GenerationConfig leaves it on); HuggingFaceLM.generate cuts
+        # the answer where a base model starts a new "Q:".
+        return {"max_new_tokens": 50, **PAPER_SAMPLING, "top_k": 50, "stop": ["\nQ:"]}
 
     # ------------------------------------------------------------------ download
 
@@ -197,8 +199,33 @@ class TruthfulQA(Task):
         return pos, neg
 
     def prompts(self, records: list[dict], fmt: Formatter) -> list[dict]:
-        # Generation puts the TruthfulQA instruction before the question, as the paper's code
-        # does (a system message; "{instruction}\nQ: ...\nA:" for base models). Fit texts and
-        # multiple-choice contexts go without it, as there.
-        return [{"id": r["id"], "prompt": r["question"], "prompt_text": fmt(r["question"], system=INSTRUCTION)}
+        # Generation puts the TruthfulQA instruction before the question as a system message,
+        # as the paper's code does, and follows its rule whatever the model's fit form
+        # (truthfulqa_generate.py:67-73 -> HuggingFaceLM.chat): the tokenizer's chat template
+        # when it has one, else the default "{instruction}\nQ: ...\nA:" (lm/_config.py:43-65).
+        # Fit texts and multiple-choice contexts go without the instruction, as there.
+        gen = generation_formatter(fmt)
+        return [{"id": r["id"], "prompt": r["question"], "prompt_text": gen(r["question"], system=INSTRUCTION)}
                 for r in records]
+
+
+def official_default_prompt(bos: str | None, question: str, system: str | None) -> str:
+    """The official default chat template (lm/_config.py:43-65) with a generation prompt:
+    BOS text, the system message, then "\nQ: {question}\nA:"."""
+    return f"{bos or ''}{system or ''}\nQ: {question}\nA:"
+
+
+def generation_formatter(fmt: Formatter) -> Formatter:
+    """The official generation rule for a PromptFormatter: the tokenizer's chat template if
+    it has one, else the official default template; any other formatter is used as it is.
+    The default template writes the BOS text itself; steerbench.lm's encoder then adds no
+    second one (the official tokenizer call does, for tokenizers that add BOS)."""
+    lm = getattr(fmt, "lm", None)
+    if lm is None:
+        return fmt
+    tok = lm.tokenizer
+    if getattr(tok, "chat_template", None):
+        from steerbench.lm import format_prompt
+
+        return lambda text, system=None: format_prompt(lm, text, "chat", system=system)
+    return lambda text, system=None: official_default_prompt(getattr(tok, "bos_token", None), text, system)
