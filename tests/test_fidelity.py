@@ -127,3 +127,20 @@ def test_mc_scores_each_distinct_pair_once_and_match_separate_scoring(lm):
         lls = [loglikelihood_ids(lm, [a], [b], batch_size=1)[0] for a, b in (pair(rec["question"], c) for c in rec["mc1"]["choices"])]
         correct = lls[rec["mc1"]["labels"].index(1)]
         assert row["mc1"] == float(correct > max(v for v, l in zip(lls, rec["mc1"]["labels"]) if l == 0))
+
+
+def test_truthfulqa_folds_are_the_official_splits(tmp_path):
+    """data/truthfulqa/format_dataset.py:11-14: train_test_split(test_size=0.5, seed=42) of
+    the generation set; split 0 is its "train" part, split 1 its "test" part, in order."""
+    datasets = pytest.importorskip("datasets")
+    from steerbench.io import read_jsonl
+    from steerbench.tasks.truthfulqa import TruthfulQA
+
+    task = TruthfulQA()
+    raw = tmp_path / "raw"
+    task.download({"path": str(DATA / "truthfulqa" / "TruthfulQA.csv")}, raw)
+    task.format(raw, tmp_path / "out", seed=42)
+    questions = [r["question"] for r in task.load_records(raw)]
+    ds = datasets.Dataset.from_dict({"question": questions}).train_test_split(test_size=0.5, seed=42)
+    for fold, part in (("fold0", "train"), ("fold1", "test")):
+        assert [r["question"] for r in read_jsonl(tmp_path / "out" / f"{fold}.jsonl")] == ds[part]["question"]

@@ -184,9 +184,13 @@ class TruthfulQA(Task):
         records = self.load_records(raw_dir)
         if len(records) < 2:
             raise ValueError(f"{raw_dir}: {len(records)} question(s); two folds need at least 2")
+        # As the official data/truthfulqa/format_dataset.py:11-14 (datasets' train_test_split,
+        # test_size=0.5, seed 42: one default_rng(seed) permutation, its first ceil(n/2) the
+        # "test" part): fold0 is the official split 0 (its "train", 408 questions), fold1 the
+        # official split 1 (409), each in permutation order.
         order = np.random.default_rng(seed).permutation(len(records))
-        half = (len(records) + 1) // 2  # 817 -> 409 / 408
-        folds = {"fold0": [records[i] for i in order[:half]], "fold1": [records[i] for i in order[half:]]}
+        n_test = (len(records) + 1) // 2  # ceil(0.5 * n): 817 -> 409
+        folds = {"fold0": [records[i] for i in order[n_test:]], "fold1": [records[i] for i in order[:n_test]]}
         return {split: write_jsonl(self.split_path(out_dir, split), rows) for split, rows in folds.items()}
 
     # ------------------------------------------------------------------ use
