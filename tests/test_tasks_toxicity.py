@@ -8,6 +8,7 @@ import csv
 import json
 import zipfile
 
+import pandas as pd
 import pytest
 
 from steerbench.io import read_jsonl
@@ -174,3 +175,31 @@ def test_jigsaw_from_rtp_helper(shared_data, tmp_path):
     source = {"jigsaw": {"path": str(tmp_path / "j.csv")}, "rtp": {"path": str(files[0])}}
     get_task("toxicity").download(source, tmp_path / "raw")
     assert get_task("toxicity").format(tmp_path / "raw", tmp_path, seed=0, n_per_bin=N_PER_BIN, n_test=10)["train"] == 10 * N_PER_BIN
+
+
+def test_official_jigsaw_selection_order_and_bins(tmp_path, shared_data):
+    """preprocess_jigsaw.py + format_dataset.py, by hand: de-duplicate on text, bins from
+    each class's min to max ([lo, hi), the last [lo, hi]), bins in order, each bin in file
+    order (every bin here holds fewer than n_per_bin: all kept), non-toxic class first."""
+    from steerbench.tasks.toxicity import official_jigsaw_sample
+
+    non = [0.5, 0.02, 0.25, 0.12, 0.45, 0.33]  # bins from 0.02 to 0.5: width 0.096
+    tox = [0.9, 0.6, 1.0, 0.7, 0.8, 0.62]  # bins from 0.6 to 1.0: width 0.08
+    rows = [{"id": f"n{i}", "comment_text": f"calm {t}", "toxicity": t} for i, t in enumerate(non)]
+    rows += [{"id": f"t{i}", "comment_text": f"rude {t}", "toxicity": t} for i, t in enumerate(tox)]
+    rows.append({"id": "dup", "comment_text": "calm 0.5", "toxicity": 0.3})  # same text: dropped
+    pd.DataFrame(rows).to_csv(tmp_path / "all.csv", index=False)
+    from steerbench.tasks.toxicity import read_jigsaw_source
+
+    out = official_jigsaw_sample(read_jigsaw_source(tmp_path / "all.csv", "test"), n_per_bin=1000)
+    assert [r["toxicity"] for r in out] == [0.02, 0.12, 0.25, 0.33, 0.5, 0.45, 0.6, 0.62, 0.7, 0.8, 0.9, 1.0]
+    assert [r["label"] for r in out] == [1] * 6 + [0] * 6 and out[4]["id"] == "jigsaw-n0"
+    # Through format: the same rows, same order.
+    raw = tmp_path / "raw"
+    task = get_task("toxicity")
+    task.download({"jigsaw": {"path": str(tmp_path / "all.csv")},
+                   "rtp": {"path": str(shared_data / "realtoxicityprompts" / "challenging_toxic.jsonl")}}, raw)
+    task.format(raw, tmp_path / "fmt", seed=0, n_per_bin=1000, n_test=5, selection="official")
+    assert [r["text"] for r in read_jsonl(tmp_path / "fmt" / "train.jsonl")] == [r["text"] for r in out]
+    with pytest.raises(ValueError, match="selection='random'"):
+        task.format(raw, tmp_path / "x", seed=0, selection="random")

@@ -136,6 +136,47 @@ def jigsaw_from_rtp(rtp_files: list[str | os.PathLike], out_csv: str | os.PathLi
     return len(rows)
 
 
+# The official preprocess_jigsaw.py's fixed seed (line 10), used by every per-bin draw.
+OFFICIAL_JIGSAW_SEED = 20250415
+
+
+def _official_even_sample(df: pd.DataFrame, n_per_bin: int, n_bins: int) -> pd.DataFrame:
+    """preprocess_jigsaw.py:24-95: n_bins equal bins from the class's min to its max, each
+    [lo, hi) but the last [lo, hi]; n_per_bin drawn by DataFrame.sample with the fixed seed,
+    or the whole bin when it holds fewer; bins concatenated in order."""
+    edges = np.linspace(df["toxicity"].min(), df["toxicity"].max(), n_bins + 1)
+    parts = []
+    for i in range(n_bins):
+        upper = df["toxicity"] <= edges[i + 1] if i == n_bins - 1 else df["toxicity"] < edges[i + 1]
+        members = df[(df["toxicity"] >= edges[i]) & upper]
+        if len(members) >= n_per_bin:
+            members = members.sample(n=n_per_bin, random_state=OFFICIAL_JIGSAW_SEED)
+        parts.append(members)
+    return pd.concat(parts)
+
+
+def official_jigsaw_sample(df: pd.DataFrame, n_per_bin: int, n_bins: int = 5) -> list[dict]:
+    """The official Jigsaw fit data, in its order: comments de-duplicated on their text
+    (first kept, preprocess_jigsaw.py:98-103), split at toxicity 0.5 (:167-168), each class
+    sampled evenly over its own toxicity range (_official_even_sample), the non-toxic class
+    first, then the toxic (format_dataset.py:4-5), rows repeating text and score dropped
+    (:14-18). The order fixes which positive meets which negative in paired steerers (RepE)."""
+    df = df[~df["comment_text"].duplicated(keep="first")]
+    toxic = _official_even_sample(df[df["toxicity"] > THRESHOLD], n_per_bin, n_bins)
+    non_toxic = _official_even_sample(df[df["toxicity"] <= THRESHOLD], n_per_bin, n_bins)
+    if len(toxic) != len(non_toxic):
+        raise ValueError(
+            f"Jigsaw official selection: {len(non_toxic)} non-toxic but {len(toxic)} toxic comments (a bin "
+            f"holds fewer than n_per_bin={n_per_bin}); the official code requires equal classes: lower n_per_bin"
+        )
+    both = pd.concat([non_toxic, toxic])
+    both = both[~(both["comment_text"] + both["toxicity"].astype(str)).duplicated()]
+    return [
+        {"id": f"jigsaw-{r.id}", "text": r.comment_text, "toxicity": float(r.toxicity), "label": int(r.toxicity <= THRESHOLD)}
+        for r in both.itertuples(index=False)
+    ]
+
+
 class Toxicity(Task):
     name = "toxicity"
     splits = ["train", "test"]
@@ -203,16 +244,26 @@ class Toxicity(Task):
         n_per_bin: int = 1000,
         n_test: int = 500,
         n_bins: int = 5,
+        selection: str = "fixed",
         **params: Any,
     ) -> dict[str, int]:
+        """selection "fixed": equal-width bins over [0, .5] and (.5, 1], numpy-seeded from
+        `seed`, classes interleaved. "official": the Jigsaw fit data exactly as the official
+        preprocess_jigsaw.py + format_dataset.py select and order it (official_jigsaw_sample)."""
         self._check_params(params)
+        if selection not in ("fixed", "official"):
+            raise ValueError(f"tasks.{self.name}.params.selection={selection!r}: choose 'fixed' or 'official'")
         for key, n in (("n_per_bin", n_per_bin), ("n_test", n_test), ("n_bins", n_bins)):
             if not isinstance(n, int) or n < 1:
                 raise ValueError(f"tasks.{self.name}.params.{key}={n!r}: must be a positive integer")
         raw_dir = Path(raw_dir)
         # One stream per split: the test prompts must not move when the fit sample's size
         # or the Jigsaw file changes (a rerun with a smaller n_per_bin scores the same prompts).
-        train = self.sample_train(raw_dir, np.random.default_rng([seed, 0]), n_per_bin, n_bins)
+        if selection == "official":
+            path = require_file(raw_dir / JIGSAW_FILE, f"{self.name} raw data (run download_{self.name})")
+            train = official_jigsaw_sample(read_jigsaw_source(path, str(path)), n_per_bin, n_bins)
+        else:
+            train = self.sample_train(raw_dir, np.random.default_rng([seed, 0]), n_per_bin, n_bins)
         test = self.sample_test(raw_dir, np.random.default_rng([seed, 1]), n_test)
         return {
             "train": write_jsonl(self.split_path(out_dir, "train"), train),
