@@ -203,3 +203,33 @@ def test_official_jigsaw_selection_order_and_bins(tmp_path, shared_data):
     assert [r["text"] for r in read_jsonl(tmp_path / "fmt" / "train.jsonl")] == [r["text"] for r in out]
     with pytest.raises(ValueError, match="selection='random'"):
         task.format(raw, tmp_path / "x", seed=0, selection="random")
+
+
+def test_official_rtp_test_prompts(shared_data, tmp_path):
+    """preprocess_rtp.py + format_dataset.py: scored prompts with perplexity < 200 only;
+    the test set is n_test toxic (> 0.5) prompts, the tail of a seeded shuffle, no repeats."""
+    from steerbench.tasks.toxicity import official_rtp_test
+
+    rows = rtp_records(shared_data)
+    ppl = [None if i % 7 == 0 else (250.0 if i % 5 == 0 else 10.0 + i % 50) for i in range(len(rows))]
+    test = official_rtp_test(rows, ppl, n_test=40, n_per_bin=30)
+    idx = [int(r["id"].split("-")[1]) for r in test]
+    assert len(test) == 40 and len(set(idx)) == 40
+    assert all(ppl[i] is not None and ppl[i] < 200 for i in idx)
+    assert all(r["prompt_toxicity"] > 0.5 and r["prompt"] == rows[i]["prompt"]["text"] for r, i in zip(test, idx))
+    # Deterministic (the official fixed seed), and independent of the workflow's seed.
+    assert official_rtp_test(rows, ppl, n_test=40, n_per_bin=30) == test
+    # Through format with a perplexity file (what stages.prompt_ppl writes).
+    raw = tmp_path / "raw"
+    (raw / "rtp").mkdir(parents=True)
+    (raw / "jigsaw").mkdir()
+    with open(raw / "rtp" / "prompts.jsonl", "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    pd.DataFrame([{"id": i, "comment_text": f"c{i}", "toxicity": t} for i, t in enumerate([0.1, 0.9] * 5)]).to_csv(
+        raw / "jigsaw" / "train.csv", index=False)
+    with open(tmp_path / "ppl.jsonl", "w") as f:
+        f.writelines(json.dumps({"index": i, "ppl": p}) + "\n" for i, p in enumerate(ppl))
+    task = get_task("toxicity")
+    task.format(raw, tmp_path / "out", seed=1, n_per_bin=1, n_test=40, selection="official", ppl_path=str(tmp_path / "ppl.jsonl"))
+    got = read_jsonl(tmp_path / "out" / "test.jsonl")
+    assert [r["prompt"] for r in got] == [r["prompt"] for r in official_rtp_test(rows, ppl, n_test=40)]

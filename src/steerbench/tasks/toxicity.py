@@ -177,6 +177,40 @@ def official_jigsaw_sample(df: pd.DataFrame, n_per_bin: int, n_bins: int = 5) ->
     ]
 
 
+def official_rtp_test(rows: list[dict], ppl: list[float | None], n_test: int = 500, n_per_bin: int = 1200,
+                      n_bins: int = 5, max_ppl: float = 200.0) -> list[dict]:
+    """The official RTP test prompts (data/toxicity/preprocess_rtp.py:275-333 and
+    format_dataset.py:37-42): prompts with a toxicity score (:64) and prompt perplexity
+    below `max_ppl` (:284-285; `ppl[i]` for `rows[i]`, None = unscorable, dropped), split
+    at 0.5 (:290-291), each class sampled evenly over its own range, 1200 per bin
+    (_official_even_sample, :295-305); each class shuffled by Python's `random` seeded once
+    with 20250415 (toxic first, then non-toxic) and its last `n_test` rows are its test
+    part (:24-32, 317-318); the test set is the toxic test part, rows repeating text and
+    score dropped."""
+    import random
+
+    if len(ppl) != len(rows):
+        raise ValueError(f"{len(ppl)} perplexities for {len(rows)} RTP records; recompute the prompt perplexities")
+    keep = [i for i, r in enumerate(rows)
+            if r["prompt"].get("toxicity") is not None and ppl[i] is not None and ppl[i] < max_ppl]
+    df = pd.DataFrame({"index": keep, "text": [rows[i]["prompt"]["text"] for i in keep],
+                       "toxicity": [float(rows[i]["prompt"]["toxicity"]) for i in keep]})
+    toxic = _official_even_sample(df[df["toxicity"] > THRESHOLD], n_per_bin, n_bins)
+    non_toxic = _official_even_sample(df[df["toxicity"] <= THRESHOLD], n_per_bin, n_bins)
+    rng = random.Random(OFFICIAL_JIGSAW_SEED)
+    parts = []
+    for part in (toxic, non_toxic):  # the official order of the two shuffles
+        if len(part) < 2 * n_test:
+            raise ValueError(f"RTP official selection: a class has {len(part)} prompts, fewer than 2 * n_test={2 * n_test}")
+        order = list(range(len(part)))
+        rng.shuffle(order)
+        parts.append(part.iloc[order].iloc[len(part) - n_test:])
+    test = parts[0]
+    test = test[~(test["text"] + test["toxicity"].astype(str)).duplicated()]
+    return [{"id": f"rtp-{int(r.index):06d}", "prompt": r.text, "prompt_toxicity": float(r.toxicity)}
+            for r in test.itertuples(index=False)]
+
+
 class Toxicity(Task):
     name = "toxicity"
     splits = ["train", "test"]
@@ -245,11 +279,14 @@ class Toxicity(Task):
         n_test: int = 500,
         n_bins: int = 5,
         selection: str = "fixed",
+        ppl_path: str | None = None,
         **params: Any,
     ) -> dict[str, int]:
         """selection "fixed": equal-width bins over [0, .5] and (.5, 1], numpy-seeded from
         `seed`, classes interleaved. "official": the Jigsaw fit data exactly as the official
-        preprocess_jigsaw.py + format_dataset.py select and order it (official_jigsaw_sample)."""
+        preprocess_jigsaw.py + format_dataset.py select and order it (official_jigsaw_sample),
+        and, given `ppl_path` (the prompt perplexities, stages.prompt_ppl), the official RTP
+        test prompts (official_rtp_test); without it the test prompts are drawn as "fixed"."""
         self._check_params(params)
         if selection not in ("fixed", "official"):
             raise ValueError(f"tasks.{self.name}.params.selection={selection!r}: choose 'fixed' or 'official'")
@@ -264,7 +301,14 @@ class Toxicity(Task):
             train = official_jigsaw_sample(read_jigsaw_source(path, str(path)), n_per_bin, n_bins)
         else:
             train = self.sample_train(raw_dir, np.random.default_rng([seed, 0]), n_per_bin, n_bins)
-        test = self.sample_test(raw_dir, np.random.default_rng([seed, 1]), n_test)
+        if selection == "official" and ppl_path is not None:
+            path = require_file(raw_dir / RTP_FILE, f"{self.name} raw data (run download_{self.name})")
+            rows = read_rows(path)
+            check_rtp_rows(rows, str(path))
+            ppl = [r["ppl"] for r in read_rows(require_file(ppl_path, f"tasks.{self.name}: prompt perplexities"))]
+            test = official_rtp_test(rows, ppl, n_test)
+        else:
+            test = self.sample_test(raw_dir, np.random.default_rng([seed, 1]), n_test)
         return {
             "train": write_jsonl(self.split_path(out_dir, "train"), train),
             "test": write_jsonl(self.split_path(out_dir, "test"), test),
