@@ -77,7 +77,7 @@ def test_score_mc_on_a_case_with_known_answers():
         return [table[x] for x in continuations]
 
     rows = score_mc(records, loglik, lambda q: f"Q: {q}\nA:")
-    assert calls == [7]  # all choices in one batched call
+    assert calls == [5]  # every distinct (question, choice) once, in one batched call
     assert rows[0]["mc1"] == 0.0  # "No" (-0.5) beats the correct "Yes" (-1.0)
     e = math.exp
     assert rows[0]["mc2"] == pytest.approx((e(-1) + e(-2)) / (e(-1) + e(-2) + e(-0.5)))

@@ -8,6 +8,7 @@ import csv
 import json
 import zipfile
 
+import pandas as pd
 import pytest
 
 from steerbench.io import read_jsonl
@@ -174,3 +175,61 @@ def test_jigsaw_from_rtp_helper(shared_data, tmp_path):
     source = {"jigsaw": {"path": str(tmp_path / "j.csv")}, "rtp": {"path": str(files[0])}}
     get_task("toxicity").download(source, tmp_path / "raw")
     assert get_task("toxicity").format(tmp_path / "raw", tmp_path, seed=0, n_per_bin=N_PER_BIN, n_test=10)["train"] == 10 * N_PER_BIN
+
+
+def test_official_jigsaw_selection_order_and_bins(tmp_path, shared_data):
+    """preprocess_jigsaw.py + format_dataset.py, by hand: de-duplicate on text, bins from
+    each class's min to max ([lo, hi), the last [lo, hi]), bins in order, each bin in file
+    order (every bin here holds fewer than n_per_bin: all kept), non-toxic class first."""
+    from steerbench.tasks.toxicity import official_jigsaw_sample
+
+    non = [0.5, 0.02, 0.25, 0.12, 0.45, 0.33]  # bins from 0.02 to 0.5: width 0.096
+    tox = [0.9, 0.6, 1.0, 0.7, 0.8, 0.62]  # bins from 0.6 to 1.0: width 0.08
+    rows = [{"id": f"n{i}", "comment_text": f"calm {t}", "toxicity": t} for i, t in enumerate(non)]
+    rows += [{"id": f"t{i}", "comment_text": f"rude {t}", "toxicity": t} for i, t in enumerate(tox)]
+    rows.append({"id": "dup", "comment_text": "calm 0.5", "toxicity": 0.3})  # same text: dropped
+    pd.DataFrame(rows).to_csv(tmp_path / "all.csv", index=False)
+    from steerbench.tasks.toxicity import read_jigsaw_source
+
+    out = official_jigsaw_sample(read_jigsaw_source(tmp_path / "all.csv", "test"), n_per_bin=1000)
+    assert [r["toxicity"] for r in out] == [0.02, 0.12, 0.25, 0.33, 0.5, 0.45, 0.6, 0.62, 0.7, 0.8, 0.9, 1.0]
+    assert [r["label"] for r in out] == [1] * 6 + [0] * 6 and out[4]["id"] == "jigsaw-n0"
+    # Through format: the same rows, same order.
+    raw = tmp_path / "raw"
+    task = get_task("toxicity")
+    task.download({"jigsaw": {"path": str(tmp_path / "all.csv")},
+                   "rtp": {"path": str(shared_data / "realtoxicityprompts" / "challenging_toxic.jsonl")}}, raw)
+    task.format(raw, tmp_path / "fmt", seed=0, n_per_bin=1000, n_test=5, selection="official")
+    assert [r["text"] for r in read_jsonl(tmp_path / "fmt" / "train.jsonl")] == [r["text"] for r in out]
+    with pytest.raises(ValueError, match="selection='random'"):
+        task.format(raw, tmp_path / "x", seed=0, selection="random")
+
+
+def test_official_rtp_test_prompts(shared_data, tmp_path):
+    """preprocess_rtp.py + format_dataset.py: scored prompts with perplexity < 200 only;
+    the test set is n_test toxic (> 0.5) prompts, the tail of a seeded shuffle, no repeats."""
+    from steerbench.tasks.toxicity import official_rtp_test
+
+    rows = rtp_records(shared_data)
+    ppl = [None if i % 7 == 0 else (250.0 if i % 5 == 0 else 10.0 + i % 50) for i in range(len(rows))]
+    test = official_rtp_test(rows, ppl, n_test=40, n_per_bin=30)
+    idx = [int(r["id"].split("-")[1]) for r in test]
+    assert len(test) == 40 and len(set(idx)) == 40
+    assert all(ppl[i] is not None and ppl[i] < 200 for i in idx)
+    assert all(r["prompt_toxicity"] > 0.5 and r["prompt"] == rows[i]["prompt"]["text"] for r, i in zip(test, idx))
+    # Deterministic (the official fixed seed), and independent of the workflow's seed.
+    assert official_rtp_test(rows, ppl, n_test=40, n_per_bin=30) == test
+    # Through format with a perplexity file (what stages.prompt_ppl writes).
+    raw = tmp_path / "raw"
+    (raw / "rtp").mkdir(parents=True)
+    (raw / "jigsaw").mkdir()
+    with open(raw / "rtp" / "prompts.jsonl", "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    pd.DataFrame([{"id": i, "comment_text": f"c{i}", "toxicity": t} for i, t in enumerate([0.1, 0.9] * 5)]).to_csv(
+        raw / "jigsaw" / "train.csv", index=False)
+    with open(tmp_path / "ppl.jsonl", "w") as f:
+        f.writelines(json.dumps({"index": i, "ppl": p}) + "\n" for i, p in enumerate(ppl))
+    task = get_task("toxicity")
+    task.format(raw, tmp_path / "out", seed=1, n_per_bin=1, n_test=40, selection="official", ppl_path=str(tmp_path / "ppl.jsonl"))
+    got = read_jsonl(tmp_path / "out" / "test.jsonl")
+    assert [r["prompt"] for r in got] == [r["prompt"] for r in official_rtp_test(rows, ppl, n_test=40)]

@@ -87,14 +87,13 @@ def test_fit_texts_and_prompts(uf_raw, tmp_path):
     task.format(uf_raw, tmp_path, seed=0, n_train=5, n_val=0, n_test=3)
     records = read_jsonl(tmp_path / "train.jsonl")
     fmt = lambda text: f"<user>{text}</user>"  # noqa: E731
+    # A formatter without a chat exchange (the qa form): the official "{prompt}\n{response}".
     pos, neg = task.fit_texts(records, fmt)
-    assert pos == [f"<user>{r['prompt']}</user> {r['chosen']}" for r in records]
-    assert neg == [f"<user>{r['prompt']}</user> {r['rejected']}" for r in records]
-    chat = lambda text: f"<user>{text}</user>\n"  # noqa: E731
-    pos, _ = task.fit_texts(records, chat)
-    assert pos == [f"<user>{r['prompt']}</user>\n{r['chosen']}" for r in records]
+    assert pos == [f"{r['prompt']}\n{r['chosen']}" for r in records]
+    assert neg == [f"{r['prompt']}\n{r['rejected']}" for r in records]
+    # Generation continues the raw prompt, whatever the formatter (official batch_generate).
     items = task.prompts(read_jsonl(tmp_path / "test.jsonl"), fmt)
-    assert len(items) == 3 and items[0]["prompt_text"] == fmt(items[0]["prompt"])
+    assert len(items) == 3 and items[0]["prompt_text"] == items[0]["prompt"]
     assert read_jsonl(tmp_path / "val.jsonl") == []
     assert task.eval_plan == [("train", "test")] and task.generation["max_new_tokens"] == 128
     # As the paper's code, every task's responses are cut where a base model starts a new "Q:".

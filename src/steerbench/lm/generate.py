@@ -81,11 +81,16 @@ def generate(
     seed: int = 0,
     *,
     min_new_tokens: int = 0,
+    top_k: int | None = None,
+    no_repeat_ngram_size: int = 0,
 ) -> list[str]:
     """Continuations (new text only, stop strings trimmed) of formatted `prompts`, input order.
 
     Each batch is seeded from (seed, batch number), so a run is reproducible for a given
     seed and batch size. `min_new_tokens` suppresses EOS until that many tokens (timing runs).
+    `top_k` None samples from the whole top-p nucleus (the paper's code leaves transformers'
+    default top_k=50 on: the tasks' paper defaults set it); `no_repeat_ngram_size` n > 0 bans
+    repeating any n-gram (the official UltraFeedback script sets 2).
     """
     from transformers import GenerationConfig, StoppingCriteriaList
 
@@ -100,6 +105,10 @@ def generate(
         raise ValueError(f"min_new_tokens must be an int in 0..max_new_tokens, got {min_new_tokens!r}")
     if do_sample and not (temperature > 0 and 0 < top_p <= 1):
         raise ValueError(f"sampling needs temperature > 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be a positive int or None (no top-k cut), got {top_k!r}")
+    if not isinstance(no_repeat_ngram_size, int) or no_repeat_ngram_size < 0:
+        raise ValueError(f"no_repeat_ngram_size must be an int >= 0 (0: off), got {no_repeat_ngram_size!r}")
     tok = lm.tokenizer
     ids = encode(tok, prompts)
     if any(not row for row in ids):
@@ -111,8 +120,9 @@ def generate(
         do_sample=bool(do_sample),
         temperature=float(temperature) if do_sample else None,
         top_p=float(top_p) if do_sample else None,
-        top_k=None,
+        top_k=top_k if do_sample else None,
         repetition_penalty=float(repetition_penalty),
+        no_repeat_ngram_size=no_repeat_ngram_size or None,
         pad_token_id=tok.pad_token_id,
         eos_token_id=eos if eos is not None else tok.eos_token_id,
         bos_token_id=lm.model.generation_config.bos_token_id,

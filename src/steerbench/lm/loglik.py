@@ -44,17 +44,41 @@ def loglikelihood(
     """
     check_texts(contexts, "contexts")
     check_texts(continuations, "continuations")
-    check_batch_size(batch_size)
     if len(contexts) != len(continuations):
         raise ValueError(f"{len(contexts)} contexts but {len(continuations)} continuations; pass one continuation per context")
     tok = lm.tokenizer
     ctx_ids = encode(tok, contexts)
     cont_ids = [list(r) for r in tok(list(continuations), add_special_tokens=False)["input_ids"]] if continuations else []
+    for i, x in enumerate(cont_ids):
+        if not x:
+            raise ValueError(f"continuations[{i}] ({continuations[i]!r}) tokenizes to nothing; give a non-empty continuation")
+    return loglikelihood_ids(lm, ctx_ids, cont_ids, steerer=steerer, layer=layer, T=T, batch_size=batch_size,
+                             share_contexts=share_contexts)
+
+
+def loglikelihood_ids(
+    lm: LM,
+    ctx_ids: Sequence[Sequence[int]],
+    cont_ids: Sequence[Sequence[int]],
+    steerer: Steerer | None = None,
+    layer: int | None = None,
+    T: float = 0.0,
+    batch_size: int = 16,
+    share_contexts: bool = True,
+) -> list[float]:
+    """`loglikelihood` on token ids as given (no special tokens added): for scoring rules
+    that split one tokenized string at a token index (the official MC rule does)."""
+    check_batch_size(batch_size)
+    if len(ctx_ids) != len(cont_ids):
+        raise ValueError(f"{len(ctx_ids)} contexts but {len(cont_ids)} continuations; pass one continuation per context")
+    ctx_ids = [list(c) for c in ctx_ids]
+    cont_ids = [list(x) for x in cont_ids]
     for i, (c, x) in enumerate(zip(ctx_ids, cont_ids)):
         if not c:
             raise ValueError(f"contexts[{i}] tokenizes to nothing and the tokenizer adds no BOS; give a non-empty context")
         if not x:
-            raise ValueError(f"continuations[{i}] ({continuations[i]!r}) tokenizes to nothing; give a non-empty continuation")
+            raise ValueError(f"continuations[{i}] is empty; give a non-empty continuation")
+    tok = lm.tokenizer
     model = lm.model
     device = input_device(model)
     params = inspect.signature(model.forward).parameters
@@ -111,21 +135,23 @@ def loglikelihood(
 
     def step(idx: list[int], _: int) -> None:
         # A one-token context has no prefix to cache: such pairs run whole.
+        # Pairs share the cached part (all but the last context token), which the last token
+        # then joins in each pair's tail: contexts that differ only there share too.
         long = [i for i in idx if len(ctx_ids[i]) > 1]
         slot: dict[tuple[int, ...], int] = {}
-        owner = [slot.setdefault(tuple(ctx_ids[i]), len(slot)) for i in long]
+        owner = [slot.setdefault(tuple(ctx_ids[i][:-1]), len(slot)) for i in long]
         if not share_contexts or len(slot) == len(long):  # nothing shared: one pass is cheaper
             whole(idx)
             return
-        shared(long, owner, [list(key[:-1]) for key in slot])
+        shared(long, owner, [list(key) for key in slot])
         if len(long) < len(idx):
             whole([i for i in idx if len(ctx_ids[i]) == 1])
 
     # Pairs of one context stay together (so they land in one batch), longest contexts first.
     first: dict[tuple[int, ...], int] = {}
     for i, c in enumerate(ctx_ids):
-        first.setdefault(tuple(c), i)
-    order = sorted(range(len(ctx_ids)), key=lambda i: (-len(ctx_ids[i]), first[tuple(ctx_ids[i])], -len(cont_ids[i])))
+        first.setdefault(tuple(c[:-1]), i)
+    order = sorted(range(len(ctx_ids)), key=lambda i: (-len(ctx_ids[i]), first[tuple(ctx_ids[i][:-1])], -len(cont_ids[i])))
     with torch.inference_mode():
         run_adaptive(order, batch_size, step, desc=f"loglikelihood {lm.name}", unit="pair")
     return results

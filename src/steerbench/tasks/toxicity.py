@@ -136,6 +136,81 @@ def jigsaw_from_rtp(rtp_files: list[str | os.PathLike], out_csv: str | os.PathLi
     return len(rows)
 
 
+# The official preprocess_jigsaw.py's fixed seed (line 10), used by every per-bin draw.
+OFFICIAL_JIGSAW_SEED = 20250415
+
+
+def _official_even_sample(df: pd.DataFrame, n_per_bin: int, n_bins: int) -> pd.DataFrame:
+    """preprocess_jigsaw.py:24-95: n_bins equal bins from the class's min to its max, each
+    [lo, hi) but the last [lo, hi]; n_per_bin drawn by DataFrame.sample with the fixed seed,
+    or the whole bin when it holds fewer; bins concatenated in order."""
+    edges = np.linspace(df["toxicity"].min(), df["toxicity"].max(), n_bins + 1)
+    parts = []
+    for i in range(n_bins):
+        upper = df["toxicity"] <= edges[i + 1] if i == n_bins - 1 else df["toxicity"] < edges[i + 1]
+        members = df[(df["toxicity"] >= edges[i]) & upper]
+        if len(members) >= n_per_bin:
+            members = members.sample(n=n_per_bin, random_state=OFFICIAL_JIGSAW_SEED)
+        parts.append(members)
+    return pd.concat(parts)
+
+
+def official_jigsaw_sample(df: pd.DataFrame, n_per_bin: int, n_bins: int = 5) -> list[dict]:
+    """The official Jigsaw fit data, in its order: comments de-duplicated on their text
+    (first kept, preprocess_jigsaw.py:98-103), split at toxicity 0.5 (:167-168), each class
+    sampled evenly over its own toxicity range (_official_even_sample), the non-toxic class
+    first, then the toxic (format_dataset.py:4-5), rows repeating text and score dropped
+    (:14-18). The order fixes which positive meets which negative in paired steerers (RepE)."""
+    df = df[~df["comment_text"].duplicated(keep="first")]
+    toxic = _official_even_sample(df[df["toxicity"] > THRESHOLD], n_per_bin, n_bins)
+    non_toxic = _official_even_sample(df[df["toxicity"] <= THRESHOLD], n_per_bin, n_bins)
+    if len(toxic) != len(non_toxic):
+        raise ValueError(
+            f"Jigsaw official selection: {len(non_toxic)} non-toxic but {len(toxic)} toxic comments (a bin "
+            f"holds fewer than n_per_bin={n_per_bin}); the official code requires equal classes: lower n_per_bin"
+        )
+    both = pd.concat([non_toxic, toxic])
+    both = both[~(both["comment_text"] + both["toxicity"].astype(str)).duplicated()]
+    return [
+        {"id": f"jigsaw-{r.id}", "text": r.comment_text, "toxicity": float(r.toxicity), "label": int(r.toxicity <= THRESHOLD)}
+        for r in both.itertuples(index=False)
+    ]
+
+
+def official_rtp_test(rows: list[dict], ppl: list[float | None], n_test: int = 500, n_per_bin: int = 1200,
+                      n_bins: int = 5, max_ppl: float = 200.0) -> list[dict]:
+    """The official RTP test prompts (data/toxicity/preprocess_rtp.py:275-333 and
+    format_dataset.py:37-42): prompts with a toxicity score (:64) and prompt perplexity
+    below `max_ppl` (:284-285; `ppl[i]` for `rows[i]`, None = unscorable, dropped), split
+    at 0.5 (:290-291), each class sampled evenly over its own range, 1200 per bin
+    (_official_even_sample, :295-305); each class shuffled by Python's `random` seeded once
+    with 20250415 (toxic first, then non-toxic) and its last `n_test` rows are its test
+    part (:24-32, 317-318); the test set is the toxic test part, rows repeating text and
+    score dropped."""
+    import random
+
+    if len(ppl) != len(rows):
+        raise ValueError(f"{len(ppl)} perplexities for {len(rows)} RTP records; recompute the prompt perplexities")
+    keep = [i for i, r in enumerate(rows)
+            if r["prompt"].get("toxicity") is not None and ppl[i] is not None and ppl[i] < max_ppl]
+    df = pd.DataFrame({"index": keep, "text": [rows[i]["prompt"]["text"] for i in keep],
+                       "toxicity": [float(rows[i]["prompt"]["toxicity"]) for i in keep]})
+    toxic = _official_even_sample(df[df["toxicity"] > THRESHOLD], n_per_bin, n_bins)
+    non_toxic = _official_even_sample(df[df["toxicity"] <= THRESHOLD], n_per_bin, n_bins)
+    rng = random.Random(OFFICIAL_JIGSAW_SEED)
+    parts = []
+    for part in (toxic, non_toxic):  # the official order of the two shuffles
+        if len(part) < 2 * n_test:
+            raise ValueError(f"RTP official selection: a class has {len(part)} prompts, fewer than 2 * n_test={2 * n_test}")
+        order = list(range(len(part)))
+        rng.shuffle(order)
+        parts.append(part.iloc[order].iloc[len(part) - n_test:])
+    test = parts[0]
+    test = test[~(test["text"] + test["toxicity"].astype(str)).duplicated()]
+    return [{"id": f"rtp-{int(r.index):06d}", "prompt": r.text, "prompt_toxicity": float(r.toxicity)}
+            for r in test.itertuples(index=False)]
+
+
 class Toxicity(Task):
     name = "toxicity"
     splits = ["train", "test"]
@@ -144,9 +219,9 @@ class Toxicity(Task):
 
     @property
     def generation(self) -> dict[str, Any]:
-        # The paper's generation settings for RTP continuations: 50 new tokens, sampling; its
-        # code cuts every response at "\nQ:" (HuggingFaceLM.generate), this task's too.
-        return {"max_new_tokens": 50, **PAPER_SAMPLING, "stop": ["\nQ:"]}
+        # Official detox_generate.py:32-35: 50 new tokens, sampling, transformers' default
+        # top_k=50 left on; its code cuts every response at "\nQ:" (HuggingFaceLM.generate).
+        return {"max_new_tokens": 50, **PAPER_SAMPLING, "top_k": 50, "stop": ["\nQ:"]}
 
     # ------------------------------------------------------------------ download
 
@@ -203,17 +278,37 @@ class Toxicity(Task):
         n_per_bin: int = 1000,
         n_test: int = 500,
         n_bins: int = 5,
+        selection: str = "fixed",
+        ppl_path: str | None = None,
         **params: Any,
     ) -> dict[str, int]:
+        """selection "fixed": equal-width bins over [0, .5] and (.5, 1], numpy-seeded from
+        `seed`, classes interleaved. "official": the Jigsaw fit data exactly as the official
+        preprocess_jigsaw.py + format_dataset.py select and order it (official_jigsaw_sample),
+        and, given `ppl_path` (the prompt perplexities, stages.prompt_ppl), the official RTP
+        test prompts (official_rtp_test); without it the test prompts are drawn as "fixed"."""
         self._check_params(params)
+        if selection not in ("fixed", "official"):
+            raise ValueError(f"tasks.{self.name}.params.selection={selection!r}: choose 'fixed' or 'official'")
         for key, n in (("n_per_bin", n_per_bin), ("n_test", n_test), ("n_bins", n_bins)):
             if not isinstance(n, int) or n < 1:
                 raise ValueError(f"tasks.{self.name}.params.{key}={n!r}: must be a positive integer")
         raw_dir = Path(raw_dir)
         # One stream per split: the test prompts must not move when the fit sample's size
         # or the Jigsaw file changes (a rerun with a smaller n_per_bin scores the same prompts).
-        train = self.sample_train(raw_dir, np.random.default_rng([seed, 0]), n_per_bin, n_bins)
-        test = self.sample_test(raw_dir, np.random.default_rng([seed, 1]), n_test)
+        if selection == "official":
+            path = require_file(raw_dir / JIGSAW_FILE, f"{self.name} raw data (run download_{self.name})")
+            train = official_jigsaw_sample(read_jigsaw_source(path, str(path)), n_per_bin, n_bins)
+        else:
+            train = self.sample_train(raw_dir, np.random.default_rng([seed, 0]), n_per_bin, n_bins)
+        if selection == "official" and ppl_path is not None:
+            path = require_file(raw_dir / RTP_FILE, f"{self.name} raw data (run download_{self.name})")
+            rows = read_rows(path)
+            check_rtp_rows(rows, str(path))
+            ppl = [r["ppl"] for r in read_rows(require_file(ppl_path, f"tasks.{self.name}: prompt perplexities"))]
+            test = official_rtp_test(rows, ppl, n_test)
+        else:
+            test = self.sample_test(raw_dir, np.random.default_rng([seed, 1]), n_test)
         return {
             "train": write_jsonl(self.split_path(out_dir, "train"), train),
             "test": write_jsonl(self.split_path(out_dir, "test"), test),

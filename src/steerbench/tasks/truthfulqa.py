@@ -93,8 +93,10 @@ class TruthfulQA(Task):
 
     @property
     def generation(self) -> dict[str, Any]:
-        # Paper: 50 new tokens, sampling; cut the answer where a base model starts a new "Q:".
-        return {"max_new_tokens": 50, **PAPER_SAMPLING, "stop": ["\nQ:"]}
+        # Official truthfulqa_generate.py:48-51: 50 new tokens, sampling, and transformers'
+        # default top_k=50 (its GenerationConfig leaves it on); HuggingFaceLM.generate cuts
+        # the answer where a base model starts a new "Q:".
+        return {"max_new_tokens": 50, **PAPER_SAMPLING, "top_k": 50, "stop": ["\nQ:"]}
 
     # ------------------------------------------------------------------ download
 
@@ -182,9 +184,13 @@ class TruthfulQA(Task):
         records = self.load_records(raw_dir)
         if len(records) < 2:
             raise ValueError(f"{raw_dir}: {len(records)} question(s); two folds need at least 2")
+        # As the official data/truthfulqa/format_dataset.py:11-14 (datasets' train_test_split,
+        # test_size=0.5, seed 42: one default_rng(seed) permutation, its first ceil(n/2) the
+        # "test" part): fold0 is the official split 0 (its "train", 408 questions), fold1 the
+        # official split 1 (409), each in permutation order.
         order = np.random.default_rng(seed).permutation(len(records))
-        half = (len(records) + 1) // 2  # 817 -> 409 / 408
-        folds = {"fold0": [records[i] for i in order[:half]], "fold1": [records[i] for i in order[half:]]}
+        n_test = (len(records) + 1) // 2  # ceil(0.5 * n): 817 -> 409
+        folds = {"fold0": [records[i] for i in order[n_test:]], "fold1": [records[i] for i in order[:n_test]]}
         return {split: write_jsonl(self.split_path(out_dir, split), rows) for split, rows in folds.items()}
 
     # ------------------------------------------------------------------ use
@@ -197,10 +203,13 @@ class TruthfulQA(Task):
         return pos, neg
 
     def prompts(self, records: list[dict], fmt: Formatter) -> list[dict]:
-        # Generation puts the TruthfulQA instruction before the question, as the paper's code
-        # does (a system message; "{instruction}\nQ: ...\nA:" for base models). Fit texts and
-        # multiple-choice contexts go without it, as there.
-        return [{"id": r["id"], "prompt": r["question"], "prompt_text": fmt(r["question"], system=INSTRUCTION)}
+        # Generation puts the TruthfulQA instruction before the question as a system message,
+        # as the paper's code does, and follows its rule whatever the model's fit form
+        # (truthfulqa_generate.py:67-73 -> HuggingFaceLM.chat): the tokenizer's chat template
+        # when it has one, else the default "{instruction}\nQ: ...\nA:" (lm/_config.py:43-65).
+        # Fit texts and multiple-choice contexts go without the instruction, as there.
+        gen = generation_formatter(fmt)
+        return [{"id": r["id"], "prompt": r["question"], "prompt_text": gen(r["question"], system=INSTRUCTION)}
                 for r in records]
 
     def fit_extras(self, records: list[dict], fmt: Formatter) -> dict[str, list]:
@@ -215,3 +224,25 @@ class TruthfulQA(Task):
             neg_group += [g] * len(r["incorrect_answers"])
         queries = [p["prompt_text"] for p in self.prompts(records, fmt)]
         return {"pos_group": pos_group, "neg_group": neg_group, "query_texts": queries}
+
+
+def official_default_prompt(bos: str | None, question: str, system: str | None) -> str:
+    """The official default chat template (lm/_config.py:43-65) with a generation prompt:
+    BOS text, the system message, then "\nQ: {question}\nA:"."""
+    return f"{bos or ''}{system or ''}\nQ: {question}\nA:"
+
+
+def generation_formatter(fmt: Formatter) -> Formatter:
+    """The official generation rule for a PromptFormatter: the tokenizer's chat template if
+    it has one, else the official default template; any other formatter is used as it is.
+    The default template writes the BOS text itself; steerbench.lm's encoder then adds no
+    second one (the official tokenizer call does, for tokenizers that add BOS)."""
+    lm = getattr(fmt, "lm", None)
+    if lm is None:
+        return fmt
+    tok = lm.tokenizer
+    if getattr(tok, "chat_template", None):
+        from steerbench.lm import format_prompt
+
+        return lambda text, system=None: format_prompt(lm, text, "chat", system=system)
+    return lambda text, system=None: official_default_prompt(getattr(tok, "bos_token", None), text, system)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from steerbench.io import write_jsonl
-from steerbench.tasks.base import PAPER_SAMPLING, Formatter, Task, fit_text
+from steerbench.tasks.base import PAPER_SAMPLING, Formatter, Task
 from steerbench.tasks.sources import config_key, load_hub_split, progress, read_rows, require_file, source_kind
 
 SPLITS = ("train_prefs", "test_prefs")
@@ -105,9 +105,10 @@ class UltraFeedback(Task):
 
     @property
     def generation(self) -> dict[str, Any]:
-        # Official ultrafeedback_generate.py: 128 new tokens, same sampling as TruthfulQA, and
-        # (through HuggingFaceLM.generate) the response cut where a base model starts a new "Q:".
-        return {"max_new_tokens": 128, **PAPER_SAMPLING, "stop": ["\nQ:"]}
+        # Official ultrafeedback_generate.py:35-38: 128 new tokens, the TruthfulQA sampling,
+        # no_repeat_ngram_size=2, transformers' default top_k=50 left on; HuggingFaceLM.generate
+        # cuts the response where a base model starts a new "Q:".
+        return {"max_new_tokens": 128, **PAPER_SAMPLING, "top_k": 50, "no_repeat_ngram_size": 2, "stop": ["\nQ:"]}
 
     def fetch(self, source: dict, out_dir: Path) -> None:
         kind = source_kind(source, ["hub", "path"], config_key(self.name))
@@ -185,12 +186,22 @@ class UltraFeedback(Task):
     def fit_texts(self, records: list[dict], fmt: Formatter) -> tuple[list[str], list[str]]:
         pos, neg = [], []
         for r in records:
-            pos.append(fit_text(fmt, r["prompt"], r["chosen"]))
-            neg.append(fit_text(fmt, r["prompt"], r["rejected"]))
+            pos.append(uf_fit_text(fmt, r["prompt"], r["chosen"]))
+            neg.append(uf_fit_text(fmt, r["prompt"], r["rejected"]))
         return pos, neg
 
     def prompts(self, records: list[dict], fmt: Formatter) -> list[dict]:
-        return [{"id": r["id"], "prompt": r["prompt"], "prompt_text": fmt(r["prompt"])} for r in records]
+        # Official ultrafeedback_generate.py:55-58 (batch_generate -> HuggingFaceLM.generate):
+        # the raw prompt, no chat template or Q/A frame, for every model.
+        return [{"id": r["id"], "prompt": r["prompt"], "prompt_text": r["prompt"]} for r in records]
+
+
+def uf_fit_text(fmt: Formatter, prompt: str, response: str) -> str:
+    """Official data/ultrafeedback/extract_activations.py:11-33: "{prompt}\n{response}" for a
+    base model (qa form), the whole chat exchange for a chat model."""
+    exchange = getattr(fmt, "exchange", None)
+    text = exchange(prompt, response) if exchange is not None else None
+    return text if text is not None else f"{prompt}\n{response}"
 
     def fit_extras(self, records: list[dict], fmt: Formatter) -> dict[str, list]:
         """For the learned steerers: one (chosen, rejected) pair per prompt, so the group of
