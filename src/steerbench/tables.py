@@ -22,7 +22,7 @@ import pandas as pd
 from steerbench import stats
 from steerbench.io import atomic_path
 from steerbench.metrics import (
-    METRICS,
+    all_metrics,
     MetricSpec,
     get_metric,
     headline_metric,
@@ -319,7 +319,7 @@ def _task_grid(summary: pd.DataFrame, method_order: Sequence[str], expected_meth
 
 
 def _metric_order() -> list[str]:
-    return list(METRICS)
+    return [m.name for m in all_metrics()]
 
 
 def _md_escape(text: str) -> str:

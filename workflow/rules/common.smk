@@ -1,19 +1,20 @@
 # Config validation, path helpers and the targets of `rule all`.
 
+import os
 import re
-from pathlib import Path
 
-from snakemake.utils import validate
-
-validate(config, "../schemas/config.schema.yaml", set_default=True)
-
-import steerbench
-from steerbench.config_checks import check_config, model_ref_path, hub_slug
+from steerbench.config_checks import check_config, model_ref_path, scorer_settings, validate_config
 from steerbench.results import format_T
+from steerbench.plugins import load_plugins
+from steerbench.scoring.registry import scorers
 from steerbench.steerers import steerer_source_files
 from steerbench.tasks import get_task
 
+# Plugins first: they register the tasks and scorers the schema and the checks then know.
+load_plugins(config.get("plugins"))
+validate_config(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"), workflow.config_settings.configfiles)
 check_config(config)
+SCORERS = scorers()
 
 
 def canonical(value):
@@ -91,8 +92,8 @@ def score_files(task):
     files = []
     for scorer in config["tasks"][task]["scorers"]:
         for model, layer, method, T, seed in run_combinations(task):
-            if scorer == "mc" and seed != SEEDS[0]:
-                continue  # MC scoring is deterministic: one seed is enough
+            if SCORERS[scorer].one_seed and seed != SEEDS[0]:
+                continue  # a deterministic scorer: one seed is enough
             files.append(
                 f"results/scores/{scorer}/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl"
             )
@@ -113,22 +114,26 @@ RUN = "{model}/{task}/L{layer}/{method}/T{T}/seed{seed}"
 
 
 def scorer_cfg(name):
-    return config["scorers"].get(name, {})
+    return canonical(scorer_settings(config, name))
 
 
-def scorer_model(name, key="model"):
-    return model_ref_path(config, scorer_cfg(name)[key])
+def scorer_model_file(spec, key):
+    """Input function: the local path of the model a scorer's setting `key` names, or the
+    spec's default model file when the setting is unset."""
+
+    def path(w):
+        ref = scorer_cfg(spec.name).get(key)
+        if ref is None:
+            if spec.default_model is None:
+                raise ValueError(f"scorers.{spec.name}.{key} is not set")
+            return spec.default_model
+        return model_ref_path(config, ref)
+
+    return path
 
 
 def eval_split_files(w):
     return [split_file(w.task, ev) for _, ev in eval_plan(w.task)]
-
-
-def toxicity_open_model(w):
-    ref = scorer_cfg("toxicity_open").get("model")
-    if ref is None:
-        return "resources/scorers/toxicity_open/classifier.safetensors"
-    return model_ref_path(config, ref)
 
 
 def local_source_files(source):
