@@ -53,7 +53,7 @@ for _spec in SCORERS.values():
         log:
             f"logs/score_{_spec.name}/{RUN}.log",
         benchmark:
-            f"benchmarks/score_{_spec.name}/{RUN}.tsv"
+            f"logs/benchmarks/score_{_spec.name}/{RUN}.tsv"
         resources:
             **score_rule_resources(_spec),
         conda:
@@ -71,7 +71,7 @@ rule train_toxicity_classifier:
     log:
         "logs/train_toxicity_classifier.log",
     benchmark:
-        "benchmarks/train_toxicity_classifier.tsv"
+        "logs/benchmarks/train_toxicity_classifier.tsv"
     resources:
         mem_mb=4000,
         runtime=30,

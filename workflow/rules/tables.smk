@@ -14,7 +14,7 @@ rule tabulate:
     log:
         "logs/tabulate/{task}.log",
     benchmark:
-        "benchmarks/tabulate/{task}.tsv"
+        "logs/benchmarks/tabulate/{task}.tsv"
     resources:
         mem_mb=4000,
         runtime=20,
@@ -37,7 +37,7 @@ rule summary_table:
     log:
         "logs/summary_table.log",
     benchmark:
-        "benchmarks/summary_table.tsv"
+        "logs/benchmarks/summary_table.tsv"
     resources:
         mem_mb=4000,
         runtime=20,
@@ -64,7 +64,7 @@ rule plot:
     log:
         "logs/plot/{task}.log",
     benchmark:
-        "benchmarks/plot/{task}.tsv"
+        "logs/benchmarks/plot/{task}.tsv"
     resources:
         mem_mb=4000,
         runtime=20,
