@@ -62,8 +62,15 @@ PAPER_METHOD_ORDER: tuple[str, ...] = (
     "RFFODESteer",
 )
 
-# Methods counted as "ours" when computing the gain over the best baseline.
+# Steerers counted as "ours" when computing the gain over the best baseline; a method's
+# family is its config's `methods.<id>.steerer` (ours_methods), the id prefix only
+# where no config is at hand (is_ours).
 OURS_FAMILY: tuple[str, ...] = ("ODESteer", "StepODESteer", "RFFODESteer")
+
+
+def ours_methods(methods_config: dict) -> list[str]:
+    """The method ids of `methods:` whose steerer is of the ODESteer family."""
+    return [m for m, spec in methods_config.items() if spec["steerer"] in OURS_FAMILY]
 
 
 def get_metric(name: str) -> MetricSpec:

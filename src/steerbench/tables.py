@@ -439,7 +439,8 @@ CROSS_COLUMNS = [
 
 
 def cross_model_summary(
-    summary: pd.DataFrame, method_order: Sequence[str] = (), reference: str = "NoSteer"
+    summary: pd.DataFrame, method_order: Sequence[str] = (), reference: str = "NoSteer",
+    ours: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Headline metric per (model, layer, task, method), and each method's gain over the best baseline.
 
@@ -447,8 +448,10 @@ def cross_model_summary(
     (the paper's main table also reports each method at its chosen strength).
     ``gain_pct`` is the relative improvement over the best baseline in the better
     direction (positive = better); baselines are the methods that are neither the
-    reference nor of the ODESteer family. NaN when there is no baseline.
+    reference nor of the ODESteer family (`ours`: their ids, from the config's steerers;
+    None: guessed from the id). NaN when there is no baseline.
     """
+    in_ours = is_ours if ours is None else set(ours).__contains__
     rows = []
     for (model, layer, task), g in summary.groupby(["model", "layer", "task"], sort=True):
         metric = headline_metric(task, set(g["metric"]))
@@ -460,7 +463,7 @@ def cross_model_summary(
             continue
         pick = h.loc[h.groupby("method")["mean"].idxmax() if spec.higher_is_better
                      else h.groupby("method")["mean"].idxmin()]
-        baselines = pick[(pick["method"] != reference) & ~pick["method"].map(is_ours)]
+        baselines = pick[(pick["method"] != reference) & ~pick["method"].map(in_ours)]
         best_base = None
         if len(baselines):
             best_base = baselines.loc[baselines["mean"].idxmax() if spec.higher_is_better
@@ -592,9 +595,10 @@ def tabulate_summary(
     n_boot: int = 2000,
     seed: int = 0,
     reference: str = "NoSteer",
+    ours: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Score files of every task -> the cross-model summary tables; returns the summary."""
     summary = summarise(collect(score_files), reference=reference, n_boot=n_boot, seed=seed)
-    cross = cross_model_summary(summary, methods, reference)
+    cross = cross_model_summary(summary, methods, reference, ours)
     write_summary_tables(cross, methods, methods, out_csv, out_md, out_tex, reference)
     return cross

@@ -4,6 +4,7 @@ import os
 import re
 
 from steerbench.config_checks import check_config, model_ref_path, scorer_settings, validate_config
+from steerbench.metrics import ours_methods
 from steerbench.results import format_T
 from steerbench.plugins import load_plugins
 from steerbench.scoring.registry import scorers

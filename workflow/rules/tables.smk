@@ -1,4 +1,4 @@
-# CPU: the paper's tables (with bootstrap CIs and paired tests vs NoSteer) and plots.
+# CPU: the paper's tables (with bootstrap CIs and paired tests vs the reference method) and plots.
 
 
 rule tabulate:
@@ -11,6 +11,7 @@ rule tabulate:
     params:
         methods=METHODS,
         bootstrap=config["bootstrap"],
+        reference=config["reference"],
     log:
         "logs/tabulate/{task}.log",
     benchmark:
@@ -34,6 +35,8 @@ rule summary_table:
     params:
         methods=METHODS,
         bootstrap=config["bootstrap"],
+        reference=config["reference"],
+        ours=ours_methods(config["methods"]),
     log:
         "logs/summary_table.log",
     benchmark:
@@ -61,6 +64,7 @@ rule plot:
     params:
         methods=METHODS,
         bootstrap=config["bootstrap"],
+        reference=config["reference"],
     log:
         "logs/plot/{task}.log",
     benchmark:

@@ -5,6 +5,6 @@ run_script(
     snakemake,
     lambda sm: tabulate(
         list(sm.input.scores), sm.wildcards.task, sm.params.methods,
-        sm.output.csv, sm.output.md, sm.output.tex, **sm.params.bootstrap,
+        sm.output.csv, sm.output.md, sm.output.tex, **sm.params.bootstrap, reference=sm.params.reference,
     ),
 )

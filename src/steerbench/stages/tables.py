@@ -10,7 +10,7 @@ from steerbench.plots import plot_scores
 
 
 def plot_task_dir(score_paths: Sequence[str], task: str, methods: Sequence[str], out_dir: str,
-                  *, n_boot: int = 2000, seed: int = 0) -> list[Path]:
+                  *, n_boot: int = 2000, seed: int = 0, reference: str = "NoSteer") -> list[Path]:
     with atomic_dir(out_dir) as tmp:
-        files = plot_scores(score_paths, task, tmp, methods, n_boot=n_boot, seed=seed)
+        files = plot_scores(score_paths, task, tmp, methods, reference=reference, n_boot=n_boot, seed=seed)
     return [Path(out_dir) / f.name for f in files]
