@@ -7,8 +7,8 @@ info, true_info), reward (reward), perspective + perspective_cache (toxicity via
 API), toxicity_open (toxicity, offline). Each declares a ScorerSpec (registry.py).
 """
 
-from .aggregate import p90, win_rate
 from .coverage import check_coverage, coverage_summary
+
 
 def scorer_metrics(scorer: str) -> tuple[str, ...]:
     """The raw metrics `scorer` writes per item (its spec's raw_metrics); coverage is checked on them."""
@@ -17,4 +17,4 @@ def scorer_metrics(scorer: str) -> tuple[str, ...]:
     return get_scorer(scorer).raw_metrics
 
 
-__all__ = ["check_coverage", "coverage_summary", "p90", "scorer_metrics", "win_rate"]
+__all__ = ["check_coverage", "coverage_summary", "scorer_metrics"]
