@@ -16,11 +16,10 @@ from steerbench.tables import (
     cross_model_summary,
     fmt_num,
     summarise,
-    tabulate,
-    tabulate_summary,
     write_summary_tables,
     write_task_tables,
 )
+from steerbench.stages.tables import tabulate, tabulate_summary
 
 from tables_synth import write_scores
 

@@ -28,11 +28,13 @@ def _pairs(path: Path, n: int = 12) -> None:
 
 
 @pytest.fixture(scope="module")
-def plugin_run(tmp_path_factory):
+def plugin_run(tmp_path_factory, smollm2_dir):
     wd = make_workdir(tmp_path_factory.mktemp("plugins") / "wd")
     _pairs(wd / "resources" / "pairs.jsonl")
     cfg = yaml.safe_load((wd / "config" / "config.yaml").read_text())
     cfg["plugins"] = ["toy_task", "toy_wordcount"]
+    # The demo model, from the tests' converted copy: no convert_model job to pay for here.
+    cfg["models"]["smollm2"] = {"path": str(smollm2_dir), "layers": [13], "dtype": "float32", "batch_size": 16}
     cfg["tasks"] = {"politeness": {"source": {"path": "resources/pairs.jsonl"}, "params": {"n_test": 4},
                                    "scorers": ["wordcount", "quality"]}}
     cfg["methods"] = {"NoSteer": {"steerer": "NoSteer", "T": [0]}, "CAA": {"steerer": "CAA", "T": [1.0]}}

@@ -1,5 +1,5 @@
 from steerbench.runlog import run_script
-from steerbench.stages.tables import plot_task_dir
+from steerbench.stages.plots import plot_task_dir
 
 run_script(
     snakemake,

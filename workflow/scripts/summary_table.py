@@ -1,5 +1,5 @@
 from steerbench.runlog import run_script
-from steerbench.tables import tabulate_summary
+from steerbench.stages.tables import tabulate_summary
 
 run_script(
     snakemake,

@@ -1,5 +1,5 @@
 from steerbench.runlog import run_script
-from steerbench.tables import tabulate
+from steerbench.stages.tables import tabulate
 
 run_script(
     snakemake,
