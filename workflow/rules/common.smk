@@ -163,3 +163,39 @@ def all_targets():
         targets.append(f"results/plots/{task}")
     targets += [f"results/tables/summary.{ext}" for ext in ("csv", "md", "tex")]
     return targets
+
+
+# The parts of a score_<scorer> rule that come from its spec (score.smk loops over them).
+def score_rule_inputs(spec):
+    """The input functions of a scorer's rule, named as stages.score.job_from_snakemake reads them."""
+    inputs = {}
+    if "generations" in spec.inputs:
+        inputs["generations"] = GENERATIONS
+    if "eval_splits" in spec.inputs:
+        inputs["data"] = eval_split_files
+    if "steered_model" in spec.inputs:
+        inputs["model"] = lambda w: model_path(w.model)
+    if "steerers" in spec.inputs:
+        inputs["steerers"] = lambda w: [steerer_file(w, fit) for fit, _ in eval_plan(w.task)]
+    for key in spec.model_keys:
+        inputs[f"model_{key}"] = scorer_model_file(spec, key)
+    return inputs
+
+
+def score_rule_params(spec):
+    params = {"scorer": spec.name, "cfg": scorer_cfg(spec.name), "model_keys": list(spec.model_keys),
+              "min_coverage": config["min_coverage"]}
+    if spec.rate_limit is None:
+        params["device"] = config["device"]
+    if "steered_model" in spec.inputs:
+        params["dtype"] = lambda w: config["models"][w.model]["dtype"]
+        params["prompt_format"] = lambda w: config["models"][w.model]["prompt_format"]
+        params["limit"] = lambda w: config["tasks"][w.task]["max_eval"]
+    return params
+
+
+def score_rule_resources(spec):
+    resources = dict(spec.resources)
+    if spec.rate_limit is not None:
+        resources[spec.rate_limit] = 1
+    return resources
