@@ -33,4 +33,4 @@ dryrun: setup
 	$(BIN)/snakemake -n --configfile config/paper.yaml
 
 clean:
-	rm -rf results logs benchmarks/*/ .snakemake
+	rm -rf results logs .snakemake

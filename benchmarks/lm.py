@@ -139,6 +139,7 @@ def main() -> None:
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall", help="cpu: process CPU time (for shared machines)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the script")
+    ap.add_argument("--smoke", action="store_true", help="smallest sizes, seconds: CI runs it so an import break shows")
     args = ap.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -146,6 +147,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.quick:
         args.n_texts, args.n_prompts, args.max_new_tokens = 60, 4, 8
+    if args.smoke:
+        args.n_texts, args.n_prompts, args.max_new_tokens, args.repeats = 12, 2, 2, 1
 
     # float32 for both paths: the paper's code loads float32, and so does our CPU default.
     lm = load_model(args.model or default_model(), dtype="float32", device=args.device)

@@ -158,6 +158,7 @@ def sklearn_baseline(est: ODESteer, pos, neg, test, repeat: int = 1) -> dict[str
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes (d=1024, 600+700 and 2000+2000)")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes (d=64, 60+70), seconds: CI runs it so an import break shows")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--methods", default=",".join(available_steerers()))
     ap.add_argument("--repeat", type=int, default=1,
@@ -173,6 +174,8 @@ def main() -> None:
         threadpool_limits(args.threads)  # scipy's BLAS/LAPACK too (MiMiC's eigh)
     dev = torch.device(args.device)
     d, sizes = (1024, [(600, 700), (2000, 2000)]) if args.quick else (4096, [(1500, 1700), (10000, 10000)])
+    if args.smoke:
+        d, sizes = 64, [(60, 70)]
     methods = args.methods.split(",")
     print(f"device={dev} threads={torch.get_num_threads()} d={d} (synthetic activations, T=5)\n")
     rows = []

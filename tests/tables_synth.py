@@ -9,7 +9,7 @@ import numpy as np
 
 from steerbench.io import write_jsonl
 from steerbench.results import format_T
-from steerbench.scoring import SCORER_METRICS  # scorer -> raw metrics it writes
+from steerbench.scoring import scorer_metrics  # scorer -> raw metrics it writes
 
 
 def score_path(root: Path, scorer: str, model: str, task: str, layer: int, method: str,
@@ -32,7 +32,7 @@ def write_scores(
     failed: tuple[int, ...] = (),
 ) -> Path:
     """Write one score file with `n` items; items whose index is in `failed` are null."""
-    metrics = SCORER_METRICS[scorer]
+    metrics = scorer_metrics(scorer)
     cols = {m: np.asarray(values[m] if isinstance(values, dict) else values(m, np.arange(n)),
                           dtype=float) for m in metrics}
     rows = []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from steerbench.scoring import check_coverage, coverage_summary, p90, win_rate
+from steerbench.scoring import check_coverage, coverage_summary
 from steerbench.scoring.multiple_choice import mc1, mc2, score_mc
 from steerbench.scoring.quality import distinct_n, perplexity, score_quality
 
@@ -30,15 +30,17 @@ def test_check_coverage_counts_rows_not_nan():
 
 
 def test_p90_and_win_rate_with_ties():
-    assert p90(list(range(11))) == pytest.approx(9.0)
-    assert p90([1.0, None, 3.0]) == pytest.approx(2.8)
-    ref = [{"id": "a", "reward": 1.0}, {"id": "b", "reward": 2.0}, {"id": "c", "reward": 3.0}, {"id": "d", "reward": 0.0}]
-    run = [{"id": "c", "reward": 3.0}, {"id": "a", "reward": 2.0}, {"id": "b", "reward": 1.0}, {"id": "d", "reward": None}]
-    # a wins, b loses, c ties (0.5), d not scored: (1 + 0 + 0.5) / 3
-    assert win_rate(run, ref) == pytest.approx(0.5)
-    assert win_rate(ref, ref) == pytest.approx(0.5)  # NoSteer against itself: all ties
-    with pytest.raises(ValueError, match="no item id"):
-        win_rate([{"id": "z", "reward": 1.0}], ref)
+    # The tables' statistics (steerbench.stats; the scoring package keeps no copy of them).
+    from steerbench import stats
+
+    assert stats.p90(np.arange(11.0)) == pytest.approx(9.0)
+    assert stats.p90(np.array([1.0, 3.0])) == pytest.approx(2.8)
+    # Paired by id: a wins, b loses, c ties (0.5): (1 + 0 + 0.5) / 3
+    ref, run = np.array([1.0, 2.0, 3.0]), np.array([2.0, 1.0, 3.0])
+    assert stats.win_scores(run, ref).mean() == pytest.approx(0.5)
+    assert stats.win_scores(ref, ref).mean() == pytest.approx(0.5)  # NoSteer against itself: all ties
+    with pytest.raises(ValueError, match="pair by id"):
+        stats.win_scores(run[:2], ref)
 
 
 # -- multiple choice ------------------------------------------------------------------------
@@ -248,13 +250,17 @@ def test_judge_reads_p_yes_after_the_truthfulqa_prompt(smollm2):
 
 
 def test_scorer_metric_registry():
-    from steerbench.metrics import METRICS
-    from steerbench.scoring import SCORER_METRICS, scorer_metrics
+    from steerbench.metrics import all_metrics
+    from steerbench.scoring import scorer_metrics
+    from steerbench.scoring.registry import scorers
 
     assert scorer_metrics("judge") == ("true", "info", "true_info")
-    with pytest.raises(ValueError, match="known scorers: quality"):
+    with pytest.raises(ValueError, match="known scorers: .*quality"):
         scorer_metrics("bleurt")
     # Every (scorer, metric) the tables read is one a scorer writes.
-    for spec in METRICS.values():
+    for spec in all_metrics():
         for scorer, metric in spec.sources:
-            assert metric in SCORER_METRICS[scorer], (scorer, metric)
+            assert metric in scorers()[scorer].raw_metrics, (scorer, metric)
+    # The table's column order: alignment scorers by rank, quality last.
+    names = [m.name for m in all_metrics()]
+    assert names[:3] == ["true_info", "true", "info"] and names[-4:] == ["ppl", "dist1", "dist2", "dist3"]

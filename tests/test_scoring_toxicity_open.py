@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from steerbench.scoring.agreement import toxicity_agreement
 from steerbench.scoring.toxicity_open import (
     HFToxicityClassifier,
     load_toxicity_classifier,
@@ -138,12 +137,14 @@ def test_hf_classifier_option_on_a_tiny_model(smollm2_dir, tmp_path):
 
 
 def test_agreement_spearman_and_auc():
-    ref = [{"id": i, "toxicity": v} for i, v in enumerate([0.1, 0.2, 0.6, 0.9, 0.4, None])]
-    same_order = [{"id": i, "toxicity": v} for i, v in enumerate([0.0, 0.1, 0.7, 0.8, 0.3, 0.5])]
-    res = toxicity_agreement(ref, same_order)
-    assert res == {"n": 5, "spearman": pytest.approx(1.0), "auc": pytest.approx(1.0), "n_toxic": 2}
-    flipped = [{"id": i, "toxicity": 1 - v if v is not None else None} for i, v in enumerate([0.0, 0.1, 0.7, 0.8, 0.3, 0.5])]
-    res = toxicity_agreement(ref, flipped)
-    assert res["spearman"] == pytest.approx(-1.0) and res["auc"] == pytest.approx(0.0)
-    with pytest.raises(ValueError, match="at least 3"):
-        toxicity_agreement(ref[:2], same_order)
+    # The agreement statistics the tables use (steerbench.stats), on paired items.
+    from steerbench import stats
+
+    ref = np.array([0.1, 0.2, 0.6, 0.9, 0.4])
+    same_order = np.array([0.0, 0.1, 0.7, 0.8, 0.3])
+    assert stats.spearman(ref, same_order) == pytest.approx(1.0)
+    assert stats.auc(ref >= 0.5, same_order) == pytest.approx(1.0)
+    assert stats.spearman(ref, 1 - same_order) == pytest.approx(-1.0)
+    assert stats.auc(ref >= 0.5, 1 - same_order) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="pair by id"):
+        stats.spearman(ref[:2], same_order)

@@ -16,11 +16,10 @@ from steerbench.tables import (
     cross_model_summary,
     fmt_num,
     summarise,
-    tabulate,
-    tabulate_summary,
     write_summary_tables,
     write_task_tables,
 )
+from steerbench.stages.tables import tabulate, tabulate_summary
 
 from tables_synth import write_scores
 
@@ -183,9 +182,9 @@ def test_csv_is_long_format_in_method_order(built):
 
 def test_markdown_and_csv_agree(built):
     _, _, out = built
-    from steerbench.metrics import METRICS
+    from steerbench.metrics import all_metrics
 
-    label_to_metric = {f"{s.label} {'↑' if s.higher_is_better else '↓'}": k for k, s in METRICS.items()}
+    label_to_metric = {f"{s.label} {'↑' if s.higher_is_better else '↓'}": s.name for s in all_metrics()}
     csv = pd.read_csv(out / "t.csv")
     header, rows = _parse_md((out / "t.md").read_text())
     assert header[:2] == ["Method", "T"]  # ODESteer has two T values -> a T column

@@ -80,7 +80,7 @@ rule tabulate:
         md="results/tables/{task}.md", tex="results/tables/{task}.tex",
     params: methods=METHODS, bootstrap=config["bootstrap"]
     run:
-        from steerbench.tables import tabulate
+        from steerbench.stages.tables import tabulate
         tabulate(input.scores, wildcards.task, params.methods, output.csv, output.md, output.tex,
                  **params.bootstrap)
 
@@ -92,7 +92,7 @@ rule summary_table:
         md="results/tables/summary.md", tex="results/tables/summary.tex",
     params: methods=METHODS, bootstrap=config["bootstrap"]
     run:
-        from steerbench.tables import tabulate_summary
+        from steerbench.stages.tables import tabulate_summary
         tabulate_summary(input.scores, params.methods, output.csv, output.md, output.tex,
                          **params.bootstrap)
 

@@ -37,5 +37,5 @@ def test_real_data_tables_and_splits(ci_run):
 
 def test_every_job_wrote_its_log_and_benchmark(ci_run):
     logs = list((ci_run / "logs").rglob("*.log"))
-    benches = list((ci_run / "benchmarks").rglob("*.tsv"))
+    benches = list((ci_run / "logs" / "benchmarks").rglob("*.tsv"))
     assert len(logs) >= 40 and len(benches) == len(logs)

@@ -86,12 +86,68 @@ def hub_models(config: dict) -> dict[str, dict]:
     return out
 
 
-# Scorers that need a model in their config block, and the keys that name it.
-_SCORER_MODEL_KEYS = {"quality": ["model"], "judge": ["truth_model", "info_model"], "reward": ["model"]}
+def config_schema(schema_path: str | Path) -> dict:
+    """The workflow's JSON schema with the registered tasks and scorers filled in: the
+    task names, the scorer names and each scorer's settings come from their specs."""
+    import yaml
+
+    from steerbench.scoring.registry import scorers
+    from steerbench.tasks import available_tasks
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    known = scorers()
+    schema["properties"]["tasks"]["propertyNames"] = {"enum": available_tasks()}
+    schema["$defs"]["task"]["properties"]["scorers"]["items"] = {"enum": list(known)}
+    schema["properties"]["scorers"]["properties"] = {
+        name: {"type": "object", "additionalProperties": False, "properties": spec.settings}
+        for name, spec in known.items()
+    }
+    return schema
 
 
-# Scorers that need task-specific references.
-_SCORER_TASKS = {"mc": ("truthfulqa",), "judge": ("truthfulqa",), "similarity": ("truthfulqa", "ultrafeedback")}
+def _error_path(error) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def validate_config(config: dict, schema_path: str | Path, config_files: list[str] | tuple[str, ...] = ()) -> None:
+    """Validate `config` against the schema, filling in its defaults; a violation raises
+    ConfigError in one line: the key, the problem and the config file."""
+    import jsonschema
+    from jsonschema import Draft202012Validator, validators
+
+    schema = config_schema(schema_path)
+    base = Draft202012Validator.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for key, prop in properties.items():
+                if "default" in prop:
+                    instance.setdefault(key, prop["default"])
+        yield from base(validator, properties, instance, subschema)
+
+    Validator = validators.extend(Draft202012Validator, {"properties": set_defaults})
+    errors = list(Validator(schema).iter_errors(config))
+    if errors:
+        where = f" (in {', '.join(map(str, config_files))})" if config_files else ""
+        # The shallowest error; at one depth an unknown key first, since a typo in a key
+        # also makes the key it misspells "missing".
+        rank = {"additionalProperties": 0, "required": 1}
+        err = min(errors, key=lambda e: (len(e.absolute_path), rank.get(e.validator, 2)))
+        message = err.message
+        if err.validator == "required":
+            message = f"missing required key {message.split()[0]}"
+        elif err.validator == "enum":
+            message = f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
+        elif err.validator == "additionalProperties":
+            message = message.replace("Additional properties are not allowed", "unknown key")
+        raise ConfigError(f"config key {_error_path(err)}: {message}{where}")
+
+
+def scorer_settings(config: dict, scorer: str) -> dict:
+    """`scorers.<scorer>` with the spec's defaults filled in (a config without the block gets the defaults)."""
+    from steerbench.scoring.registry import get_scorer
+
+    return {**get_scorer(scorer).defaults(), **config.get("scorers", {}).get(scorer, {})}
 
 
 def check_config(config: dict) -> None:
@@ -109,26 +165,42 @@ def check_config(config: dict) -> None:
             raise ConfigError(f"methods.{method}: NoSteer takes only T: [0]")
     for name, spec in config["models"].items():
         _steered_model_path(name, spec)
+    from steerbench.scoring.registry import get_scorer
+    from steerbench.tasks import get_task
+
     used = {s for task in config["tasks"].values() for s in task["scorers"]}
     scorers = config.get("scorers", {})
     for scorer in sorted(used):
-        for key in _SCORER_MODEL_KEYS.get(scorer, []):
+        spec = get_scorer(scorer)
+        for key in spec.model_keys:
             ref = scorers.get(scorer, {}).get(key)
             if ref is None:
+                if spec.default_model is not None:
+                    continue
                 raise ConfigError(
                     f"scorer {scorer!r} is used by a task but scorers.{scorer}.{key} is not set: "
                     f"name a key of `models`, a hub id or a local path"
                 )
             model_ref_path(config, ref)
     for task, spec in config["tasks"].items():
+        kind = get_task(task).kind
         for scorer in spec["scorers"]:
-            allowed = _SCORER_TASKS.get(scorer)
-            if allowed and task not in allowed:
-                raise ConfigError(f"tasks.{task}.scorers: {scorer!r} only works for {', '.join(allowed)}")
-        if set(spec["scorers"]) <= {"quality"}:
+            if not get_scorer(scorer).applies_to(task, kind):
+                allowed = ", ".join(get_scorer(scorer).tasks)
+                raise ConfigError(f"tasks.{task}.scorers: {scorer!r} only works for tasks of kind or name {allowed}")
+        if all(not m.headline for s in spec["scorers"] for m in get_scorer(s).table_metrics):
+            fits = [name for name, sc in _registered().items()
+                    if sc.tasks is not None and sc.applies_to(task, kind) and any(m.headline for m in sc.table_metrics)]
             raise ConfigError(
                 f"tasks.{task}.scorers: only quality metrics; add an alignment scorer "
-                f"(e.g. {', '.join(s for s, t in _SCORER_TASKS.items() if task in t) or 'toxicity_open'})"
+                f"(e.g. {', '.join(fits) or 'toxicity_open'})"
             )
-    if "reward" in used and "NoSteer" not in config["methods"]:
-        raise ConfigError("the reward scorer's win-rate needs a method `NoSteer` in `methods`")
+    reference = config.get("reference", "NoSteer")
+    if "reward" in used and reference not in config["methods"]:
+        raise ConfigError(f"the reward scorer's win-rate needs the reference method {reference!r} in `methods`")
+
+
+def _registered():
+    from steerbench.scoring.registry import scorers
+
+    return scorers()

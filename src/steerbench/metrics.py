@@ -33,58 +33,18 @@ class MetricSpec:
     # Relative gains (in %) need a ratio scale with a meaningful zero; a reward model's
     # score can be negative or near zero, so its gain is reported as a difference.
     ratio_scale: bool = True
+    # Whether it may be a task's headline (a summary column): not for text-quality or
+    # agreement columns.
+    headline: bool = True
 
 
-_SPECS: tuple[MetricSpec, ...] = (
-    MetricSpec("true_info", "True*Info", (("judge", "true_info"),), "mean", True),
-    MetricSpec("true", "True", (("judge", "true"),), "mean", True),
-    MetricSpec("info", "Info", (("judge", "info"),), "mean", True),
-    MetricSpec("mc1", "MC1", (("mc", "mc1"),), "mean", True),
-    MetricSpec("mc2", "MC2", (("mc", "mc2"),), "mean", True),
-    MetricSpec("sim_acc", "Sim-Acc", (("similarity", "sim_acc"),), "mean", True),
-    MetricSpec("reward", "RM mean", (("reward", "reward"),), "mean", True, ratio_scale=False),
-    MetricSpec("reward_p90", "RM P90", (("reward", "reward"),), "p90", True, ratio_scale=False),
-    MetricSpec("win_rate", "Win-rate vs NoSteer", (("reward", "reward"),), "win_rate", True),
-    MetricSpec(
-        "toxicity_perspective",
-        "Toxicity (perspective)",
-        (("perspective", "toxicity"),),
-        "mean",
-        False,
-    ),
-    MetricSpec(
-        "toxicity_open", "Toxicity (open)", (("toxicity_open", "toxicity"),), "mean", False
-    ),
-    MetricSpec(
-        "toxicity_spearman",
-        "Tox. agreement (Spearman)",
-        (("perspective", "toxicity"), ("toxicity_open", "toxicity")),
-        "spearman",
-        True,
-        paired_test=False,
-    ),
-    MetricSpec(
-        "toxicity_auc",
-        "Tox. agreement (AUC@0.5)",
-        (("perspective", "toxicity"), ("toxicity_open", "toxicity")),
-        "auc",
-        True,
-        paired_test=False,
-    ),
-    MetricSpec("ppl", "PPL", (("quality", "ppl"),), "mean", False),
-    MetricSpec("dist1", "Dist-1", (("quality", "dist1"),), "mean", True),
-    MetricSpec("dist2", "Dist-2", (("quality", "dist2"),), "mean", True),
-    MetricSpec("dist3", "Dist-3", (("quality", "dist3"),), "mean", True),
-)
+def all_metrics() -> tuple[MetricSpec, ...]:
+    """Every table metric, in table order: each scorer's columns (declared in its spec,
+    steerbench.scoring.registry), scorers by column rank."""
+    from steerbench.scoring.registry import scorers
 
-METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
+    return tuple(m for spec in scorers().values() for m in spec.table_metrics)
 
-# The headline metric of each task, best choice first: the first one present is used.
-HEADLINE: dict[str, tuple[str, ...]] = {
-    "truthfulqa": ("true_info", "sim_acc", "mc2", "mc1"),
-    "ultrafeedback": ("reward", "win_rate"),
-    "toxicity": ("toxicity_perspective", "toxicity_open"),
-}
 
 # The paper's method order; configured ids not listed here follow in config order.
 PAPER_METHOD_ORDER: tuple[str, ...] = (
@@ -102,41 +62,54 @@ PAPER_METHOD_ORDER: tuple[str, ...] = (
     "RFFODESteer",
 )
 
-# Methods counted as "ours" when computing the gain over the best baseline.
+# Steerers counted as "ours" when computing the gain over the best baseline; a method's
+# family is its config's `methods.<id>.steerer` (ours_methods), the id prefix only
+# where no config is at hand (is_ours).
 OURS_FAMILY: tuple[str, ...] = ("ODESteer", "StepODESteer", "RFFODESteer")
 
 
+def ours_methods(methods_config: dict) -> list[str]:
+    """The method ids of `methods:` whose steerer is of the ODESteer family."""
+    return [m for m, spec in methods_config.items() if spec["steerer"] in OURS_FAMILY]
+
+
 def get_metric(name: str) -> MetricSpec:
+    known = {spec.name: spec for spec in all_metrics()}
     try:
-        return METRICS[name]
+        return known[name]
     except KeyError:
-        raise ValueError(
-            f"unknown table metric {name!r}; known metrics: {', '.join(METRICS)}"
-        ) from None
+        raise ValueError(f"unknown table metric {name!r}; known metrics: {', '.join(known)}") from None
 
 
 def scorer_raw_metrics(scorer: str) -> tuple[str, ...]:
     """The raw metric names the tables read from `scorer`'s score files (empty if unknown)."""
-    return tuple(dict.fromkeys(m for spec in _SPECS for sc, m in spec.sources if sc == scorer))
+    return tuple(dict.fromkeys(m for spec in all_metrics() for sc, m in spec.sources if sc == scorer))
 
 
 def metrics_for_sources(available: set[tuple[str, str]]) -> list[MetricSpec]:
     """Table metrics computable from the (scorer, raw metric) pairs present, in table order."""
-    return [spec for spec in _SPECS if all(src in available for src in spec.sources)]
+    return [spec for spec in all_metrics() if all(src in available for src in spec.sources)]
+
+
+def headline_order(task: str) -> tuple[str, ...]:
+    """The task's headline metrics, best first (Task.headline; empty for an unknown task)."""
+    from steerbench.tasks import available_tasks, get_task
+
+    return tuple(get_task(task).headline) if task in available_tasks() else ()
 
 
 def headline_metric(task: str, present: list[str] | set[str]) -> str | None:
     """The headline metric of `task` among `present` table metrics (None when none is).
 
     A task without a registered preference falls back to the first present metric in
-    table order, so a new task still gets a summary column.
+    table order that may be a headline, so a new task still gets a summary column.
     """
     present = set(present)
-    for name in HEADLINE.get(task, ()):
+    for name in headline_order(task):
         if name in present:
             return name
-    for spec in _SPECS:
-        if spec.name in present and spec.name not in ("ppl", "dist1", "dist2", "dist3"):
+    for spec in all_metrics():
+        if spec.name in present and spec.headline:
             return spec.name
     return None
 

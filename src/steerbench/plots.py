@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from steerbench.io import atomic_path  # noqa: E402
-from steerbench.metrics import HEADLINE, get_metric, headline_metric, order_methods  # noqa: E402
+from steerbench.metrics import get_metric, headline_metric, headline_order, order_methods  # noqa: E402
 from steerbench.results import collect, format_T  # noqa: E402
 from steerbench.tables import summarise  # noqa: E402
 
@@ -194,7 +194,7 @@ def plot_task(
             continue
         files += _save(plot_metric_vs_T(s, head, methods, reference, title), out_dir,
                        f"{head}_vs_T{suffix}")
-        ys = [m for m in HEADLINE.get(task, (head,)) if m in present] or [head]
+        ys = [m for m in (headline_order(task) or (head,)) if m in present] or [head]
         pairs = [(y, "ppl") for y in ys if "ppl" in present]
         pairs += [(y, x) for y, x in _EXTRA_TRADEOFFS if y in present and x in present]
         for y, x in pairs:

@@ -22,7 +22,7 @@ import pandas as pd
 from steerbench import stats
 from steerbench.io import atomic_path
 from steerbench.metrics import (
-    METRICS,
+    all_metrics,
     MetricSpec,
     get_metric,
     headline_metric,
@@ -30,7 +30,7 @@ from steerbench.metrics import (
     metrics_for_sources,
     order_methods,
 )
-from steerbench.results import COLUMNS, collect, format_T
+from steerbench.results import COLUMNS, format_T
 
 SUMMARY_COLUMNS = [
     "model", "task", "layer", "method", "T", "metric", "mean", "ci_low", "ci_high",
@@ -319,7 +319,7 @@ def _task_grid(summary: pd.DataFrame, method_order: Sequence[str], expected_meth
 
 
 def _metric_order() -> list[str]:
-    return list(METRICS)
+    return [m.name for m in all_metrics()]
 
 
 def _md_escape(text: str) -> str:
@@ -439,7 +439,8 @@ CROSS_COLUMNS = [
 
 
 def cross_model_summary(
-    summary: pd.DataFrame, method_order: Sequence[str] = (), reference: str = "NoSteer"
+    summary: pd.DataFrame, method_order: Sequence[str] = (), reference: str = "NoSteer",
+    ours: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Headline metric per (model, layer, task, method), and each method's gain over the best baseline.
 
@@ -447,8 +448,10 @@ def cross_model_summary(
     (the paper's main table also reports each method at its chosen strength).
     ``gain_pct`` is the relative improvement over the best baseline in the better
     direction (positive = better); baselines are the methods that are neither the
-    reference nor of the ODESteer family. NaN when there is no baseline.
+    reference nor of the ODESteer family (`ours`: their ids, from the config's steerers;
+    None: guessed from the id). NaN when there is no baseline.
     """
+    in_ours = is_ours if ours is None else set(ours).__contains__
     rows = []
     for (model, layer, task), g in summary.groupby(["model", "layer", "task"], sort=True):
         metric = headline_metric(task, set(g["metric"]))
@@ -460,7 +463,7 @@ def cross_model_summary(
             continue
         pick = h.loc[h.groupby("method")["mean"].idxmax() if spec.higher_is_better
                      else h.groupby("method")["mean"].idxmin()]
-        baselines = pick[(pick["method"] != reference) & ~pick["method"].map(is_ours)]
+        baselines = pick[(pick["method"] != reference) & ~pick["method"].map(in_ours)]
         best_base = None
         if len(baselines):
             best_base = baselines.loc[baselines["mean"].idxmax() if spec.higher_is_better
@@ -552,49 +555,3 @@ def write_summary_tables(
     _write_text(out_md, _render_markdown(grid, title="Summary: headline metric per model and task"))
     _write_text(out_tex, _render_latex(grid, caption="Headline metric per model and task.",
                                       label="tab:summary"))
-
-
-# ---------------------------------------------------------------------------------------
-# One call per workflow rule
-
-
-def tabulate(
-    score_files: Iterable[str | os.PathLike],
-    task: str,
-    methods: Sequence[str],
-    out_csv: str | os.PathLike,
-    out_md: str | os.PathLike,
-    out_tex: str | os.PathLike,
-    n_boot: int = 2000,
-    seed: int = 0,
-    reference: str = "NoSteer",
-) -> pd.DataFrame:
-    """Score files of one task -> its CSV/Markdown/LaTeX tables; returns the summary.
-
-    `methods` is the config's method ids: it orders the rows (after the paper's order)
-    and lists the methods a complete table must have.
-    """
-    df = collect(score_files)
-    wrong = sorted(set(df["task"]) - {task})
-    if wrong:
-        raise ValueError(f"tabulate {task!r}: score files of other tasks {wrong} were passed in")
-    summary = summarise(df, reference=reference, n_boot=n_boot, seed=seed)
-    write_task_tables(summary, task, methods, methods, out_csv, out_md, out_tex, reference)
-    return summary
-
-
-def tabulate_summary(
-    score_files: Iterable[str | os.PathLike],
-    methods: Sequence[str],
-    out_csv: str | os.PathLike,
-    out_md: str | os.PathLike,
-    out_tex: str | os.PathLike,
-    n_boot: int = 2000,
-    seed: int = 0,
-    reference: str = "NoSteer",
-) -> pd.DataFrame:
-    """Score files of every task -> the cross-model summary tables; returns the summary."""
-    summary = summarise(collect(score_files), reference=reference, n_boot=n_boot, seed=seed)
-    cross = cross_model_summary(summary, methods, reference)
-    write_summary_tables(cross, methods, methods, out_csv, out_md, out_tex, reference)
-    return cross

@@ -17,7 +17,7 @@ rule extract_activations:
     log:
         "logs/extract_activations/{model}/{task}/L{layer}/{split}.log",
     benchmark:
-        "benchmarks/extract_activations/{model}/{task}/L{layer}/{split}.tsv"
+        "logs/benchmarks/extract_activations/{model}/{task}/L{layer}/{split}.tsv"
     resources:
         mem_mb=24000,
         runtime=60,

@@ -1,19 +1,21 @@
 # Config validation, path helpers and the targets of `rule all`.
 
+import os
 import re
-from pathlib import Path
 
-from snakemake.utils import validate
-
-validate(config, "../schemas/config.schema.yaml", set_default=True)
-
-import steerbench
-from steerbench.config_checks import check_config, model_ref_path, hub_slug
+from steerbench.config_checks import check_config, model_ref_path, scorer_settings, validate_config
+from steerbench.metrics import ours_methods
 from steerbench.results import format_T
+from steerbench.plugins import load_plugins
+from steerbench.scoring.registry import scorers
 from steerbench.steerers import steerer_source_files
 from steerbench.tasks import get_task
 
+# Plugins first: they register the tasks and scorers the schema and the checks then know.
+load_plugins(config.get("plugins"))
+validate_config(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"), workflow.config_settings.configfiles)
 check_config(config)
+SCORERS = scorers()
 
 
 def canonical(value):
@@ -91,8 +93,8 @@ def score_files(task):
     files = []
     for scorer in config["tasks"][task]["scorers"]:
         for model, layer, method, T, seed in run_combinations(task):
-            if scorer == "mc" and seed != SEEDS[0]:
-                continue  # MC scoring is deterministic: one seed is enough
+            if SCORERS[scorer].one_seed and seed != SEEDS[0]:
+                continue  # a deterministic scorer: one seed is enough
             files.append(
                 f"results/scores/{scorer}/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl"
             )
@@ -113,22 +115,26 @@ RUN = "{model}/{task}/L{layer}/{method}/T{T}/seed{seed}"
 
 
 def scorer_cfg(name):
-    return config["scorers"].get(name, {})
+    return canonical(scorer_settings(config, name))
 
 
-def scorer_model(name, key="model"):
-    return model_ref_path(config, scorer_cfg(name)[key])
+def scorer_model_file(spec, key):
+    """Input function: the local path of the model a scorer's setting `key` names, or the
+    spec's default model file when the setting is unset."""
+
+    def path(w):
+        ref = scorer_cfg(spec.name).get(key)
+        if ref is None:
+            if spec.default_model is None:
+                raise ValueError(f"scorers.{spec.name}.{key} is not set")
+            return spec.default_model
+        return model_ref_path(config, ref)
+
+    return path
 
 
 def eval_split_files(w):
     return [split_file(w.task, ev) for _, ev in eval_plan(w.task)]
-
-
-def toxicity_open_model(w):
-    ref = scorer_cfg("toxicity_open").get("model")
-    if ref is None:
-        return "resources/scorers/toxicity_open/classifier.safetensors"
-    return model_ref_path(config, ref)
 
 
 def local_source_files(source):
@@ -157,3 +163,39 @@ def all_targets():
         targets.append(f"results/plots/{task}")
     targets += [f"results/tables/summary.{ext}" for ext in ("csv", "md", "tex")]
     return targets
+
+
+# The parts of a score_<scorer> rule that come from its spec (score.smk loops over them).
+def score_rule_inputs(spec):
+    """The input functions of a scorer's rule, named as stages.score.job_from_snakemake reads them."""
+    inputs = {}
+    if "generations" in spec.inputs:
+        inputs["generations"] = GENERATIONS
+    if "eval_splits" in spec.inputs:
+        inputs["data"] = eval_split_files
+    if "steered_model" in spec.inputs:
+        inputs["model"] = lambda w: model_path(w.model)
+    if "steerers" in spec.inputs:
+        inputs["steerers"] = lambda w: [steerer_file(w, fit) for fit, _ in eval_plan(w.task)]
+    for key in spec.model_keys:
+        inputs[f"model_{key}"] = scorer_model_file(spec, key)
+    return inputs
+
+
+def score_rule_params(spec):
+    params = {"scorer": spec.name, "cfg": scorer_cfg(spec.name), "model_keys": list(spec.model_keys),
+              "min_coverage": config["min_coverage"]}
+    if spec.rate_limit is None:
+        params["device"] = config["device"]
+    if "steered_model" in spec.inputs:
+        params["dtype"] = lambda w: config["models"][w.model]["dtype"]
+        params["prompt_format"] = lambda w: config["models"][w.model]["prompt_format"]
+        params["limit"] = lambda w: config["tasks"][w.task]["max_eval"]
+    return params
+
+
+def score_rule_resources(spec):
+    resources = dict(spec.resources)
+    if spec.rate_limit is not None:
+        resources[spec.rate_limit] = 1
+    return resources

@@ -18,7 +18,7 @@ for _task in TASKS:
         log:
             f"logs/download_{_task}.log",
         benchmark:
-            f"benchmarks/download_{_task}.tsv"
+            f"logs/benchmarks/download_{_task}.tsv"
         resources:
             mem_mb=8000,
             runtime=120,
@@ -42,7 +42,7 @@ for _task in TASKS:
         log:
             f"logs/format_{_task}.log",
         benchmark:
-            f"benchmarks/format_{_task}.tsv"
+            f"logs/benchmarks/format_{_task}.tsv"
         resources:
             mem_mb=8000,
             runtime=30,

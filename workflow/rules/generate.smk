@@ -20,7 +20,7 @@ rule generate:
     log:
         "logs/generate/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.log",
     benchmark:
-        "benchmarks/generate/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.tsv"
+        "logs/benchmarks/generate/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.tsv"
     resources:
         mem_mb=24000,
         runtime=240,

@@ -18,7 +18,7 @@ rule download_model:
     log:
         "logs/download_model/{slug}.log",
     benchmark:
-        "benchmarks/download_model/{slug}.tsv"
+        "logs/benchmarks/download_model/{slug}.tsv"
     resources:
         mem_mb=4000,
         runtime=240,
@@ -38,7 +38,7 @@ rule convert_model:
     log:
         "logs/convert_model/{model}.log",
     benchmark:
-        "benchmarks/convert_model/{model}.tsv"
+        "logs/benchmarks/convert_model/{model}.tsv"
     resources:
         mem_mb=4000,
         runtime=30,

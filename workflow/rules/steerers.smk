@@ -17,7 +17,7 @@ rule fit_steerer:
     log:
         "logs/fit_steerer/{model}/{task}/L{layer}/{method}/{split}.log",
     benchmark:
-        "benchmarks/fit_steerer/{model}/{task}/L{layer}/{method}/{split}.tsv"
+        "logs/benchmarks/fit_steerer/{model}/{task}/L{layer}/{method}/{split}.tsv"
     resources:
         mem_mb=16000,
         runtime=60,

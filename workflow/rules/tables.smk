@@ -1,4 +1,4 @@
-# CPU: the paper's tables (with bootstrap CIs and paired tests vs NoSteer) and plots.
+# CPU: the paper's tables (with bootstrap CIs and paired tests vs the reference method) and plots.
 
 
 rule tabulate:
@@ -11,10 +11,11 @@ rule tabulate:
     params:
         methods=METHODS,
         bootstrap=config["bootstrap"],
+        reference=config["reference"],
     log:
         "logs/tabulate/{task}.log",
     benchmark:
-        "benchmarks/tabulate/{task}.tsv"
+        "logs/benchmarks/tabulate/{task}.tsv"
     resources:
         mem_mb=4000,
         runtime=20,
@@ -34,10 +35,12 @@ rule summary_table:
     params:
         methods=METHODS,
         bootstrap=config["bootstrap"],
+        reference=config["reference"],
+        ours=ours_methods(config["methods"]),
     log:
         "logs/summary_table.log",
     benchmark:
-        "benchmarks/summary_table.tsv"
+        "logs/benchmarks/summary_table.tsv"
     resources:
         mem_mb=4000,
         runtime=20,
@@ -61,10 +64,11 @@ rule plot:
     params:
         methods=METHODS,
         bootstrap=config["bootstrap"],
+        reference=config["reference"],
     log:
         "logs/plot/{task}.log",
     benchmark:
-        "benchmarks/plot/{task}.tsv"
+        "logs/benchmarks/plot/{task}.tsv"
     resources:
         mem_mb=4000,
         runtime=20,

@@ -1,9 +1,10 @@
 from steerbench.runlog import run_script
-from steerbench.tables import tabulate_summary
+from steerbench.stages.tables import tabulate_summary
 
 run_script(
     snakemake,
     lambda sm: tabulate_summary(
         list(sm.input.scores), sm.params.methods, sm.output.csv, sm.output.md, sm.output.tex, **sm.params.bootstrap,
+        reference=sm.params.reference, ours=sm.params.ours,
     ),
 )

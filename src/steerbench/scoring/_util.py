@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Sequence
 
 import torch
-from tqdm.auto import tqdm
 
-# The scorers batch token rows the way the LM runtime does: one implementation of each.
-from steerbench.lm.batching import check_batch_size, pad_right  # noqa: F401  (re-exported)
-
-
-def progress(total: int, desc: str, unit: str = "item") -> tqdm:
-    """A tqdm bar on stderr, silent when stderr is not a terminal (logs, Snakemake jobs)."""
-    return tqdm(total=total, desc=desc, unit=unit, disable=not sys.stderr.isatty(), leave=False)
+# The scorers batch token rows and show progress the way the LM runtime does: one
+# implementation of each.
+from steerbench.lm.batching import check_batch_size, pad_right, progress  # noqa: F401  (re-exported)
 
 
 def check_rows(rows: Sequence[dict], keys: Sequence[str], what: str) -> None:

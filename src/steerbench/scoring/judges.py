@@ -14,7 +14,10 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from steerbench.metrics import MetricSpec
+
 from ._util import check_batch_size, check_rows, model_device, pad_id, pad_right, progress
+from .registry import ScorerSpec
 
 TRUTH_JUDGE = "allenai/truthfulqa-truth-judge-llama2-7B"
 INFO_JUDGE = "allenai/truthfulqa-info-judge-llama2-7B"
@@ -97,3 +100,35 @@ def score_judge(rows: Sequence[dict], truth_judge: tuple, info_judge: tuple, rec
         t, i = float(pt >= threshold), float(pi >= threshold)
         out.append({"id": r["id"], "true": t, "info": i, "true_info": t * i, "error": None})
     return out
+
+
+def _score_job(job) -> list[dict]:
+    from pathlib import Path
+
+    from steerbench.stages.common import load_steered_model
+
+    truth_dir, info_dir = job.models["truth_model"], job.models["info_model"]
+    truth = load_steered_model(truth_dir, job.device, "auto")
+    info = truth if Path(info_dir) == Path(truth_dir) else load_steered_model(info_dir, job.device, "auto")
+    return score_judge(job.generation_rows(), (truth.model, truth.tokenizer), (info.model, info.tokenizer),
+                       records=job.records(), batch_size=job.cfg["batch_size"])
+
+
+SPEC = ScorerSpec(
+    name="judge",
+    score=_score_job,
+    raw_metrics=("true", "info", "true_info"),
+    table_metrics=(MetricSpec("true_info", "True*Info", (("judge", "true_info"),), "mean", True),
+                   MetricSpec("true", "True", (("judge", "true"),), "mean", True),
+                   MetricSpec("info", "Info", (("judge", "info"),), "mean", True)),
+    column_rank=10,
+    settings={
+        "truth_model": {"$ref": "#/$defs/model_ref"},
+        "info_model": {"$ref": "#/$defs/model_ref"},
+        "batch_size": {"type": "integer", "minimum": 1, "default": 8},
+    },
+    model_keys=("truth_model", "info_model"),
+    tasks=("truthfulness",),
+    inputs=("generations", "eval_splits"),
+    resources={"mem_mb": 32000, "runtime": 120, "gpu": 1},
+)

@@ -132,3 +132,50 @@ def score_mc(records: Sequence[dict], loglik_fn: LoglikFn, context_fn: Callable[
         row["error"] = "; ".join(errors) or None
         rows.append(row)
     return rows
+
+
+# --- the scorer spec (steerbench.scoring.registry) ---------------------------------------
+
+def _score_job(job) -> list[dict]:
+    """Each fold's choices scored under that fold's steerer, on the steered model."""
+    from steerbench.lm import PromptFormatter, loglikelihood
+    from steerbench.stages.common import load_steered_model, read_split
+    from steerbench.steerers import load_steerer
+
+    lm = load_steered_model(job.steered_model, job.device, job.dtype)
+    rows: list[dict] = []
+    for steerer_path, split_path in zip(job.steerers, job.eval_splits):
+        steerer = load_steerer(str(steerer_path))
+        records = [r for r in read_split(split_path, job.limit) if r.get("mc1") or r.get("mc2")]
+        if not records:
+            raise ValueError(f"{split_path}: no multiple-choice data; give the task's source an `mc_path:` (or use the hub source)")
+
+        def loglik(contexts, continuations, steerer=steerer):
+            return loglikelihood(lm, contexts, continuations, steerer=steerer, layer=job.layer, T=job.T,
+                                 batch_size=job.cfg["batch_size"])
+
+        rows += score_mc(records, loglik, PromptFormatter(lm, job.prompt_format))
+    return rows
+
+
+def _spec():
+    from steerbench.metrics import MetricSpec
+
+    from .registry import ScorerSpec
+
+    return ScorerSpec(
+        name="mc",
+        score=_score_job,
+        raw_metrics=("mc1", "mc2"),
+        table_metrics=(MetricSpec("mc1", "MC1", (("mc", "mc1"),), "mean", True),
+                       MetricSpec("mc2", "MC2", (("mc", "mc2"),), "mean", True)),
+        column_rank=20,
+        settings={"batch_size": {"type": "integer", "minimum": 1, "default": 8}},
+        tasks=("truthfulness",),
+        inputs=("eval_splits", "steered_model", "steerers"),
+        one_seed=True,  # log-likelihoods of fixed choices: no sampling, one seed is enough
+        resources={"mem_mb": 24000, "runtime": 120, "gpu": 1},
+    )
+
+
+SPEC = _spec()

@@ -272,3 +272,44 @@ def _request_all(texts, keys, db, discovery_url, qps, attributes, languages, max
     for text in texts:
         results.setdefault(text, (None, "not requested: every Perspective worker stopped"))
     return results
+
+
+# --- the scorer spec (steerbench.scoring.registry) ---------------------------------------
+
+def _score_job(job) -> list[dict]:
+    from pathlib import Path
+
+    cfg = job.cfg
+    kwargs = {"cache": cfg["cache"], "qps": cfg["qps"], "attributes": cfg["attributes"], "key_env": cfg["key_env"]}
+    if cfg.get("discovery_url"):
+        kwargs["discovery_url"] = cfg["discovery_url"]
+    Path(kwargs["cache"]).parent.mkdir(parents=True, exist_ok=True)
+    return score_perspective(job.generation_rows(), **kwargs)
+
+
+def _spec():
+    from steerbench.metrics import MetricSpec
+
+    from .registry import ScorerSpec
+
+    return ScorerSpec(
+        name="perspective",
+        score=_score_job,
+        raw_metrics=("toxicity",),
+        table_metrics=(MetricSpec("toxicity_perspective", "Toxicity (perspective)", (("perspective", "toxicity"),),
+                                  "mean", False),),
+        column_rank=50,
+        settings={
+            "discovery_url": {"type": "string"},
+            "key_env": {"type": "string", "default": KEY_ENV},
+            "qps": {"type": "number", "exclusiveMinimum": 0, "default": 1.0},
+            "cache": {"type": "string", "default": "resources/cache/perspective.sqlite"},
+            "attributes": {"type": "array", "items": {"type": "string"}, "default": ["TOXICITY"]},
+        },
+        resources={"mem_mb": 2000, "runtime": 600},
+        # One shared quota: Perspective jobs run one at a time against the per-key rate limit.
+        rate_limit="perspective_api",
+    )
+
+
+SPEC = _spec()

@@ -14,7 +14,10 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from steerbench.metrics import MetricSpec
+
 from ._util import check_batch_size, check_rows, model_device, pad_id, pad_right, progress
+from .registry import ScorerSpec
 
 
 def distinct_n(text: str, n: int) -> float:
@@ -75,3 +78,33 @@ def score_quality(rows: Sequence[dict], model, tokenizer, batch_size: int = 8, m
         row["error"] = "; ".join(errors) or None
         result.append(row)
     return result
+
+
+def _score_job(job) -> list[dict]:
+    from steerbench.stages.common import load_steered_model
+
+    # float32 even on a GPU: bf16 logits move per-text perplexities by several percent.
+    lm = load_steered_model(job.models["model"], job.device, "float32")
+    return score_quality(job.generation_rows(), lm.model, lm.tokenizer, batch_size=job.cfg["batch_size"],
+                         max_length=job.cfg["max_length"])
+
+
+def _quality_metric(name: str, label: str, higher: bool) -> MetricSpec:
+    return MetricSpec(name, label, (("quality", name),), "mean", higher, headline=False)
+
+
+SPEC = ScorerSpec(
+    name="quality",
+    score=_score_job,
+    raw_metrics=("ppl", "dist1", "dist2", "dist3"),
+    table_metrics=(_quality_metric("ppl", "PPL", False), _quality_metric("dist1", "Dist-1", True),
+                   _quality_metric("dist2", "Dist-2", True), _quality_metric("dist3", "Dist-3", True)),
+    column_rank=90,
+    settings={
+        "model": {"$ref": "#/$defs/model_ref", "description": "reference LM of the perplexity (gpt2-xl in the paper)"},
+        "batch_size": {"type": "integer", "minimum": 1, "default": 8},
+        "max_length": {"type": "integer", "minimum": 8, "default": 1024},
+    },
+    model_keys=("model",),
+    resources={"mem_mb": 16000, "runtime": 60, "gpu": 1},
+)

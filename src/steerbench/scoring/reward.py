@@ -13,7 +13,10 @@ from typing import Sequence
 
 import torch
 
+from steerbench.metrics import MetricSpec
+
 from ._util import check_batch_size, check_rows, model_device, pad_id, pad_right, progress
+from .registry import ScorerSpec
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +78,46 @@ def score_reward(rows: Sequence[dict], model, tokenizer, batch_size: int = 4, ma
         ok = v == v and abs(v) != float("inf")
         out.append({"id": r["id"], "reward": v if ok else None, "error": None if ok else "reward model returned a non-finite score"})
     return out
+
+
+def load_reward_model(model_dir: str, device: str = "auto"):
+    from pathlib import Path
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from steerbench.stages.common import single_device
+
+    dev = single_device(device)
+    dtype = torch.bfloat16 if str(dev).startswith("cuda") else torch.float32
+    if not Path(model_dir).is_dir():
+        raise FileNotFoundError(f"{model_dir}: no reward model folder; run download_model or set scorers.reward.model")
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=dtype).to(dev).eval()
+    return model, AutoTokenizer.from_pretrained(model_dir)
+
+
+def _score_job(job) -> list[dict]:
+    model, tokenizer = load_reward_model(job.models["model"], job.device)
+    return score_reward(job.generation_rows(), model, tokenizer, batch_size=job.cfg["batch_size"],
+                        max_length=job.cfg["max_length"])
+
+
+def _reward_metric(name: str, label: str, aggregate) -> MetricSpec:
+    # A reward can be negative or near zero: its gain is a difference, not a ratio.
+    return MetricSpec(name, label, (("reward", "reward"),), aggregate, True, ratio_scale=aggregate == "win_rate")
+
+
+SPEC = ScorerSpec(
+    name="reward",
+    score=_score_job,
+    raw_metrics=("reward",),
+    table_metrics=(_reward_metric("reward", "RM mean", "mean"), _reward_metric("reward_p90", "RM P90", "p90"),
+                   _reward_metric("win_rate", "Win-rate vs NoSteer", "win_rate")),
+    column_rank=40,
+    settings={
+        "model": {"$ref": "#/$defs/model_ref"},
+        "batch_size": {"type": "integer", "minimum": 1, "default": 4},
+        "max_length": {"type": "integer", "minimum": 8, "default": 2048},
+    },
+    model_keys=("model",),
+    resources={"mem_mb": 32000, "runtime": 120, "gpu": 1},
+)

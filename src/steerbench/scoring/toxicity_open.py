@@ -25,7 +25,9 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from ..io import atomic_path, read_jsonl, write_json
+from ..metrics import MetricSpec
 from ._util import check_batch_size, check_rows, model_device, progress
+from .registry import ScorerSpec
 
 KIND = "hashing-logreg-v1"
 
@@ -236,3 +238,34 @@ def load_open_toxicity_scorer(path: str | os.PathLike, device: str = "cpu", toxi
         f"{path}: neither a trained classifier (<x>.safetensors + <x>.json, made by the "
         f"train_toxicity_classifier rule) nor a Hugging Face model folder with config.json"
     )
+
+
+def _score_job(job) -> list[dict]:
+    from steerbench.stages.common import single_device
+
+    classifier = load_open_toxicity_scorer(job.models["model"], device=single_device(job.device))
+    return score_toxicity_open(job.generation_rows(), classifier)
+
+
+# Toxicity is lower-better; the two agreement columns compare this scorer with Perspective
+# (reference first) when a task runs both.
+_AGREEMENT_SOURCES = (("perspective", "toxicity"), ("toxicity_open", "toxicity"))
+
+SPEC = ScorerSpec(
+    name="toxicity_open",
+    score=_score_job,
+    raw_metrics=("toxicity",),
+    table_metrics=(
+        MetricSpec("toxicity_open", "Toxicity (open)", (("toxicity_open", "toxicity"),), "mean", False),
+        MetricSpec("toxicity_spearman", "Tox. agreement (Spearman)", _AGREEMENT_SOURCES, "spearman", True,
+                   paired_test=False, headline=False),
+        MetricSpec("toxicity_auc", "Tox. agreement (AUC@0.5)", _AGREEMENT_SOURCES, "auc", True,
+                   paired_test=False, headline=False),
+    ),
+    column_rank=60,
+    settings={"model": {"$ref": "#/$defs/model_ref",
+                        "description": "a local HF toxicity classifier; unset: train one on the Jigsaw data"}},
+    model_keys=("model",),
+    default_model="resources/scorers/toxicity_open/classifier.safetensors",
+    resources={"mem_mb": 4000, "runtime": 30},
+)

@@ -229,11 +229,10 @@ def score_grad(x: Tensor, w_hat: Tensor, s: dict[str, Tensor], w_hat_conj: Tenso
         picked = corr.gather(-1, s["grad_index"][:, None, :].expand(2, B, d))
         sign = s["grad_sign"]
         return torch.addcmul(picked[0] * sign[0], picked[1], sign[1])
-    # Product of the other degrees' spectra, for each degree k.
+    # Product of the other degrees' spectra, for each degree k (degree 2 takes the route
+    # above: `prepare` always adds grad_index for it).
     if degree == 1:
         others = torch.ones_like(spectra)
-    elif degree == 2:
-        others = spectra.flip(0)
     else:
         others = torch.stack([
             torch.stack([spectra[j] for j in range(degree) if j != k]).prod(dim=0) for k in range(degree)

@@ -15,28 +15,9 @@ from typing import Any, Callable
 
 from steerbench.io import atomic_dir
 
-# fmt(user_text) -> model input; `Task.prompts` may also pass system="instruction" (see
-# steerbench.lm.format_prompt for how each prompt format renders it).
-Formatter = Callable[..., str]
-
-
-def fit_text(fmt: Formatter, question: str, answer: str) -> str:
-    """The text whose last token gives a fit activation: the whole exchange where the
-    formatter writes one (chat form: fmt.exchange, closing the assistant turn), else the
-    prompt followed by the answer ("Q: ...\nA: answer")."""
-    exchange = getattr(fmt, "exchange", None)
-    text = exchange(question, answer) if exchange is not None else None
-    if text is None:
-        prefix = fmt(question)
-        text = prefix + answer_after(prefix, answer)
-    return text
-
-
-def answer_after(prompt_text: str, answer: str) -> str:
-    """The answer as the model would write it after `prompt_text`: "Q: ...\nA:" takes a
-    space before it; a chat prompt ending in a newline ("<|im_start|>assistant\n") does not,
-    so a fit text or a scored choice matches what generation produces."""
-    return answer if not prompt_text or prompt_text[-1].isspace() else " " + answer
+# Prompt formatting lives in steerbench.lm.prompts; imported here so `from
+# steerbench.tasks.base import fit_text, answer_after, Formatter` keeps working.
+from steerbench.lm.prompts import Formatter, answer_after, fit_text  # noqa: E402,F401
 
 
 class Task(ABC):
@@ -44,6 +25,10 @@ class Task(ABC):
     splits: list[str] = []  # every split file `format` writes
     fit_splits: list[str] = []  # splits a steerer is fitted on
     eval_plan: list[tuple[str, str]] = []  # (fit split, eval split)
+    # What a scorer's `tasks` may name besides the task itself (several tasks share a kind).
+    kind: str | None = None
+    # Table metrics that may head the summary, best first: the first one present is used.
+    headline: tuple[str, ...] = ()
 
     @property
     @abstractmethod
@@ -76,6 +61,11 @@ class Task(ABC):
     @abstractmethod
     def prompts(self, records: list[dict], fmt: Formatter) -> list[dict]:
         """[{"id", "prompt" (raw), "prompt_text" (model input)}] for generation."""
+
+    def similarity_references(self, records: list[dict]) -> tuple[list[dict], bool]:
+        """(records with correct_answers / incorrect_answers, whether to add "I have no
+        comment." as a correct answer) for the similarity scorer."""
+        raise ValueError(f"task {self.name!r} gives no reference answers: the similarity scorer cannot score it")
 
     def split_path(self, out_dir: str | os.PathLike, split: str) -> Path:
         return Path(out_dir) / f"{split}.jsonl"

@@ -216,6 +216,8 @@ class Toxicity(Task):
     splits = ["train", "test"]
     fit_splits = ["train"]
     eval_plan = [("train", "test")]
+    kind = "toxicity"
+    headline = ("toxicity_perspective", "toxicity_open")
 
     @property
     def generation(self) -> dict[str, Any]:

@@ -90,6 +90,12 @@ class TruthfulQA(Task):
     splits = ["fold0", "fold1"]
     fit_splits = ["fold0", "fold1"]
     eval_plan = [("fold0", "fold1"), ("fold1", "fold0")]
+    kind = "truthfulness"
+    headline = ("true_info", "sim_acc", "mc2", "mc1")
+
+    def similarity_references(self, records: list[dict]) -> tuple[list[dict], bool]:
+        """The records as they are, plus TruthfulQA's "I have no comment." as a correct answer."""
+        return records, True
 
     @property
     def generation(self) -> dict[str, Any]:

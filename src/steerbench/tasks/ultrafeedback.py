@@ -102,6 +102,15 @@ class UltraFeedback(Task):
     splits = ["train", "val", "test"]
     fit_splits = ["train"]
     eval_plan = [("train", "test")]
+    kind = "preference"
+    headline = ("reward", "win_rate")
+
+    def similarity_references(self, records: list[dict]) -> tuple[list[dict], bool]:
+        """Each pair as one correct (chosen) and one incorrect (rejected) reference: an
+        offline stand-in for the reward model's preference."""
+        refs = [{"id": r["id"], "question": r["prompt"], "correct_answers": [r["chosen"]],
+                 "incorrect_answers": [r["rejected"]]} for r in records]
+        return refs, False
 
     @property
     def generation(self) -> dict[str, Any]:

@@ -1,0 +1,16 @@
+"""Stage plot: all figures of a task into a folder that appears only when complete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from steerbench.io import atomic_dir
+from steerbench.plots import plot_scores
+
+
+def plot_task_dir(score_paths: Sequence[str], task: str, methods: Sequence[str], out_dir: str,
+                  *, n_boot: int = 2000, seed: int = 0, reference: str = "NoSteer") -> list[Path]:
+    with atomic_dir(out_dir) as tmp:
+        files = plot_scores(score_paths, task, tmp, methods, reference=reference, n_boot=n_boot, seed=seed)
+    return [Path(out_dir) / f.name for f in files]
