@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
+from steerbench.integrity import check_expected
 from steerbench.io import read_jsonl, write_jsonl
 from steerbench.scoring import check_coverage, scorer_metrics
 from steerbench.stages.common import load_steered_model, offline_hub, read_split, single_device
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def read_generations(path: str | Path) -> list[dict]:
-    rows = read_jsonl(path)
+    rows = check_expected(read_jsonl(path), path)
     if not rows:
         raise ValueError(f"{path}: no generations; delete it and rerun its generate job")
     return rows
