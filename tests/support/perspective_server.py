@@ -204,7 +204,7 @@ class PerspectiveServer:
 
     def fail_next(self, *statuses: int) -> None:
         """Answer the next analyze requests with these HTTP statuses, in order (TRUNCATED: a
-        200 whose body is cut short by a dropped connection)."""
+        200 whose body is cut short by a dropped connection; None: answer normally)."""
         with self.lock:
             self.injected.extend(statuses)
 
