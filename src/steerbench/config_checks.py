@@ -154,6 +154,9 @@ def check_config(config: dict) -> None:
     """Raise ConfigError naming the first unknown name in `config`."""
     from steerbench.steerers import available_steerers
 
+    from steerbench.param_checks import check_params
+
+    check_params(config)  # sections, generation keys, steerer params, layers vs local models
     known = available_steerers()
     for method, spec in config["methods"].items():
         if spec["steerer"] not in known:

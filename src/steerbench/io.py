@@ -13,7 +13,26 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
+
+
+def _umask() -> int:
+    # Linux reports it without changing it; elsewhere set-and-restore (not thread-safe, but brief).
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _honour_umask(path: Path, mode: int) -> None:
+    """mkstemp/mkdtemp create 0600/0700 files; results get the mode the umask allows, like open()."""
+    os.chmod(path, mode & ~_umask())
 
 
 @contextlib.contextmanager
@@ -26,6 +45,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists():
+            _honour_umask(tmp, 0o666)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -40,6 +61,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
+        _honour_umask(tmp, 0o777)
         if path.exists():
             shutil.rmtree(path)
         tmp.rename(path)
@@ -81,8 +103,9 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     return n
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSONL file; a malformed line raises ValueError naming file and line."""
+def read_jsonl(path: str | os.PathLike, unique: Sequence[str] | None = None) -> list[dict]:
+    """Read a JSONL file; a malformed line raises ValueError naming file and line, and so
+    does a row repeating an earlier row's `unique` fields (e.g. ("id",))."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
@@ -99,6 +122,10 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
                     f"{path}:{lineno}: not valid JSON ({e.msg}); the file is corrupted, "
                     f"delete it and rerun the rule that makes it"
                 ) from None
+    if unique:
+        from steerbench.integrity import check_unique
+
+        check_unique(rows, unique, path)
     return rows
 
 

@@ -6,6 +6,9 @@ text (`fake_toxicity`), so tests can assert exact values. Failures can be inject
 `fail_next(429, 500)` answers the next analyze requests with those statuses, and
 `permanent_texts` get HTTP 400 (as the API does for unsupported languages). `hold()`
 makes analyze requests block until `release()`, to kill a client mid-run.
+`fail_discovery(503, 403)` does the same for discovery requests. With `echo_urls`, error
+answers quote the request URL (key included), as a careless proxy might, so tests can
+check that nothing the server says carries the key into a log.
 
     server = PerspectiveServer().start()
     client env: discovery_url=server.discovery_url, any key string
@@ -76,6 +79,8 @@ class PerspectiveServer:
         self.score_fn = score_fn
         self.lock = threading.Lock()
         self.injected: list[int] = []
+        self.injected_discovery: list[int] = []
+        self.echo_urls = False
         self.permanent_texts: set[str] = set()
         self.request_count = 0                  # analyze requests received (any outcome)
         self.discovery_count = 0
@@ -116,6 +121,9 @@ class PerspectiveServer:
                 if urlparse(self.path).path.startswith("/$discovery/rest"):
                     with server.lock:
                         server.discovery_count += 1
+                        status = server.injected_discovery.pop(0) if server.injected_discovery else None
+                    if status is not None:
+                        return self._send(status, server.error_body(status, self.path))
                     return self._send(200, discovery_document(server.root_url))
                 self._send(404, {"error": {"code": 404, "message": "not found"}})
 
@@ -150,9 +158,7 @@ class PerspectiveServer:
                     self.close_connection = True
                     return
                 if status is not None:
-                    names = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
-                    return self._send(status, {"error": {"code": status, "message": "injected",
-                                                         "status": names.get(status, "UNKNOWN")}})
+                    return self._send(status, server.error_body(status, self.path))
                 if not key:
                     return self._send(403, {"error": {"code": 403, "message": "no API key", "status": "PERMISSION_DENIED"}})
                 if not text.strip() or text in server.permanent_texts:
@@ -185,9 +191,20 @@ class PerspectiveServer:
             self._httpd.server_close()
             self._httpd = None
 
+    def error_body(self, status: int, path: str) -> dict:
+        names = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 429: "RESOURCE_EXHAUSTED",
+                 500: "INTERNAL", 503: "UNAVAILABLE"}
+        message = f"injected; request was {path}" if self.echo_urls else "injected"
+        return {"error": {"code": status, "message": message, "status": names.get(status, "UNKNOWN")}}
+
+    def fail_discovery(self, *statuses: int) -> None:
+        """Answer the next discovery requests with these HTTP statuses, in order."""
+        with self.lock:
+            self.injected_discovery.extend(statuses)
+
     def fail_next(self, *statuses: int) -> None:
         """Answer the next analyze requests with these HTTP statuses, in order (TRUNCATED: a
-        200 whose body is cut short by a dropped connection)."""
+        200 whose body is cut short by a dropped connection; None: answer normally)."""
         with self.lock:
             self.injected.extend(statuses)
 

@@ -48,9 +48,11 @@ class ScoreJob:
     models: dict[str, str] = field(default_factory=dict)  # model key -> local path
 
     def generation_rows(self) -> list[dict]:
+        from steerbench.integrity import check_expected
         from steerbench.io import read_jsonl
 
-        rows = read_jsonl(self.generations)
+        # A file cut short (e.g. at a line boundary) must not pass as full coverage.
+        rows = check_expected(read_jsonl(self.generations), self.generations)
         if not rows:
             raise ValueError(f"{self.generations}: no generations; delete it and rerun its generate job")
         return rows

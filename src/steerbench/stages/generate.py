@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from steerbench.integrity import stamp_expected
 from steerbench.io import write_jsonl
 from steerbench.stages.common import load_steered_model, read_split
 from steerbench.steerers import load_steerer
@@ -60,4 +61,4 @@ def generate_task(
         )
         for item, text in zip(items, texts, strict=True):
             rows.append({**item, "split": split, "generation": text, "layer": layer, "T": float(T), "seed": seed, **(meta or {})})
-    return write_jsonl(out_path, rows)
+    return write_jsonl(out_path, stamp_expected(rows))

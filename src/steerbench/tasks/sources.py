@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from steerbench.integrity import check_csv_structure
 from steerbench.io import atomic_path
 
 
@@ -61,6 +62,8 @@ def read_csv(path: str | os.PathLike, required: Iterable[str], where: str | None
     """Read a CSV (a UTF-8 byte-order mark is dropped) and check its columns."""
     path = Path(path)
     where = where or str(path)
+    # pandas merges rows across an unterminated quote without a word: parse strictly first.
+    check_csv_structure(path, where)
     try:
         # keep_default_na=False: an answer like "None" must stay text, not NaN.
         df = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False, dtype=str, **kwargs)
