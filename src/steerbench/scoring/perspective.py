@@ -418,10 +418,7 @@ def _request_all(texts, keys, db, discovery_url, qps, attributes, languages, max
 def _score_job(job) -> list[dict]:
     from pathlib import Path
 
-    cfg = job.cfg
-    kwargs = {"cache": cfg["cache"], "qps": cfg["qps"], "attributes": cfg["attributes"], "key_env": cfg["key_env"]}
-    if cfg.get("discovery_url"):
-        kwargs["discovery_url"] = cfg["discovery_url"]
+    kwargs = config_kwargs(job.cfg)
     Path(kwargs["cache"]).parent.mkdir(parents=True, exist_ok=True)
     return score_perspective(job.generation_rows(), **kwargs)
 
@@ -441,12 +438,18 @@ def _spec():
         settings={
             "discovery_url": {"type": "string"},
             "key_env": {"type": "string", "default": KEY_ENV},
-            "qps": {"type": "number", "exclusiveMinimum": 0, "default": 1.0},
+            "qps": {"type": "number", "exclusiveMinimum": 0, "default": DEFAULTS["qps"]},
+            "max_retries": {"type": "integer", "minimum": 0, "default": DEFAULTS["max_retries"]},
+            "backoff_base_s": {"type": "number", "exclusiveMinimum": 0, "default": DEFAULTS["backoff_base_s"]},
+            "backoff_max_s": {"type": "number", "exclusiveMinimum": 0, "default": DEFAULTS["backoff_max_s"]},
+            "timeout_s": {"type": "number", "exclusiveMinimum": 0, "default": DEFAULTS["timeout_s"]},
             "cache": {"type": "string", "default": "resources/cache/perspective.sqlite"},
             "attributes": {"type": "array", "items": {"type": "string"}, "default": ["TOXICITY"]},
         },
         resources={"mem_mb": 2000, "runtime": 600},
-        # One shared quota: Perspective jobs run one at a time against the per-key rate limit.
+        # The per-key rate limit itself is a token bucket shared through the cache file
+        # (perspective_cache); this resource only keeps Snakemake from starting many jobs
+        # that would wait on it.
         rate_limit="perspective_api",
     )
 
