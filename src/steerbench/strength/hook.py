@@ -19,7 +19,7 @@ from steerbench.lm.hooks import hidden_of
 from steerbench.steerers.vector import VectorSteerer
 
 
-def _direction(steerer) -> Tensor | None:
+def direction(steerer) -> Tensor | None:
     """The vector v when steering is h + T * v, else None."""
     if isinstance(steerer, Tensor):
         return steerer
@@ -38,7 +38,7 @@ def _steer_rows(steerer, h: Tensor, T: float) -> Tensor:
 
 def steer_hidden(h: Tensor, steerer, alphas: Tensor, positions: Tensor) -> Tensor:
     """h [B, S, d] steered row by row: row b by alphas[b] at positions[b] (bool [B, S])."""
-    v = _direction(steerer)
+    v = direction(steerer)
     if v is not None:
         scale = alphas.to(device=h.device, dtype=torch.float32)[:, None, None] * positions[..., None].to(torch.float32)
         return (h.to(torch.float32) + scale * v.to(device=h.device, dtype=torch.float32)).to(h.dtype)
@@ -62,7 +62,7 @@ def alpha_steering(layer: nn.Module, steerer, alphas: Tensor, mask: Tensor | Non
     tokens, all of them edited. The hook is removed on exit, also when the forward raises.
     """
     alphas = torch.as_tensor(alphas, dtype=torch.float32).flatten()
-    if _direction(steerer) is None and not hasattr(steerer, "steer"):
+    if direction(steerer) is None and not hasattr(steerer, "steer"):
         raise ValueError(f"{type(steerer).__name__} is neither a steering vector nor a steerer with .steer(h, T)")
 
     def hook(module, args, output):
