@@ -3,21 +3,27 @@
 # filling a per-alpha cache so that a new alpha or layer computes only what is new.
 # Optional: without a `strength:` section in the config it adds no targets.
 
+from functools import partial as _partial
 from pathlib import Path as _StrengthPath
 
 from snakemake.utils import validate as _strength_validate
 
+import steerbench.strength.workflow as _sw
+
 STRENGTH = config.get("strength")
 if STRENGTH is not None:
     _strength_validate(STRENGTH, "../schemas/strength.schema.yaml", set_default=True)
-    for _m in STRENGTH["models"]:
-        if _m not in config["models"]:
-            raise ValueError(f"strength.models: {_m!r} is not a key of models: ({', '.join(config['models'])})")
+    _sw.check_models(STRENGTH, config["models"])
     STRENGTH["steerers"] = canonical(STRENGTH["steerers"])
+    for _key in ("curves", "crossent", "mmlu", "presence"):
+        STRENGTH[_key] = canonical(STRENGTH[_key])
 else:
-    STRENGTH = {"models": [], "concepts": {}, "steerers": {}, "layers": [], "measurements": []}
+    STRENGTH = dict(_sw.EMPTY)
 
-STRENGTH_PER_LAYER = [m for m in STRENGTH["measurements"] if m != "logodds"]
+# `rule all` takes strength_targets(): the plot folders and log-odds tables.
+strength_targets = _partial(_sw.targets, STRENGTH)
+_STRENGTH_DTYPE = lambda w: config["models"][w.model]["dtype"]
+_strength_concept = lambda w: STRENGTH["concepts"][w.concept]
 
 
 wildcard_constraints:
@@ -25,51 +31,14 @@ wildcard_constraints:
     strength_steerer="|".join(re.escape(s) for s in STRENGTH["steerers"]) or "NO_STEERER",
 
 
-def strength_alphas():
-    from steerbench.strength.grid import grid_from_config
-
-    return grid_from_config(STRENGTH["alphas"])
-
-
-def strength_concept(w):
-    return STRENGTH["concepts"][w.concept]
-
-
-def strength_judge(w):
-    judge = STRENGTH["presence"]["judge"]
-    if judge is None:
-        return model_path(w.model)
-    return model_path(judge) if judge in config["models"] else judge
-
-
-def strength_cache(measurement):
-    return lambda w: f"{STRENGTH['cache_dir']}/{measurement}/{w.model}/{w.concept}/L{w.layer}/{w.strength_steerer}.pt"
-
-
-def strength_targets():
-    """The plot folders and log-odds tables of every (model, concept, steerer)."""
-    out = []
-    for m in STRENGTH["models"]:
-        for c in STRENGTH["concepts"]:
-            if "logodds" in STRENGTH["measurements"]:
-                out.append(f"results/strength/{m}/{c}/logodds.csv")
-            if STRENGTH_PER_LAYER:
-                out += [f"results/plots/strength/{m}/{c}/{s}" for s in STRENGTH["steerers"]]
-    return out
-
-
-STRENGTH_COMMON = dict(
-    device=config["device"],
-    dtype=lambda w: config["models"][w.model]["dtype"],
-    batch_size=STRENGTH["batch_size"],
-)
+STRENGTH_COMMON = dict(device=config["device"], dtype=_STRENGTH_DTYPE, batch_size=STRENGTH["batch_size"])
 
 
 rule strength_vectors:
     input:
         model=lambda w: model_path(w.model),
-        positive=lambda w: strength_concept(w)["positive"],
-        negative=lambda w: strength_concept(w)["negative"],
+        positive=lambda w: _strength_concept(w)["positive"],
+        negative=lambda w: _strength_concept(w)["negative"],
     output:
         "results/strength/{model}/{concept}/vectors.safetensors",
     params:
@@ -92,8 +61,8 @@ rule strength_vectors:
 rule strength_logodds:
     input:
         model=lambda w: model_path(w.model),
-        positive=lambda w: strength_concept(w)["positive"],
-        negative=lambda w: strength_concept(w)["negative"],
+        positive=lambda w: _strength_concept(w)["positive"],
+        negative=lambda w: _strength_concept(w)["negative"],
     output:
         "results/strength/{model}/{concept}/logodds.csv",
     params:
@@ -112,26 +81,15 @@ rule strength_logodds:
         f"{SCRIPTS}/strength_logodds.py"
 
 
-def _strength_measure_params(measurement):
-    return dict(
-        steerer=lambda w: STRENGTH["steerers"][w.strength_steerer],
-        alphas=strength_alphas(),
-        cache=strength_cache(measurement),
-        options=canonical(STRENGTH.get(measurement, {})),
-        seed=STRENGTH["seed"],
-        **STRENGTH_COMMON,
-    )
-
-
 rule strength_curves:
     input:
         model=lambda w: model_path(w.model),
         vectors="results/strength/{model}/{concept}/vectors.safetensors",
-        contexts=lambda w: strength_concept(w)["contexts"],
+        contexts=lambda w: _strength_concept(w)["contexts"],
     output:
         "results/strength/{model}/{concept}/{strength_steerer}/L{layer}/curves.csv",
     params:
-        **_strength_measure_params("curves"),
+        **_sw.measure_params(STRENGTH, "curves", config["device"], _STRENGTH_DTYPE),
     threads: config["threads"]
     log:
         "logs/strength_curves/{model}/{concept}/{strength_steerer}/L{layer}.log",
@@ -154,7 +112,7 @@ rule strength_crossent:
     output:
         "results/strength/{model}/{concept}/{strength_steerer}/L{layer}/crossent.csv",
     params:
-        **_strength_measure_params("crossent"),
+        **_sw.measure_params(STRENGTH, "crossent", config["device"], _STRENGTH_DTYPE),
     threads: config["threads"]
     log:
         "logs/strength_crossent/{model}/{concept}/{strength_steerer}/L{layer}.log",
@@ -175,7 +133,7 @@ rule strength_mmlu:
     output:
         "results/strength/{model}/{concept}/{strength_steerer}/L{layer}/mmlu.csv",
     params:
-        **_strength_measure_params("mmlu"),
+        **_sw.measure_params(STRENGTH, "mmlu", config["device"], _STRENGTH_DTYPE),
     threads: config["threads"]
     log:
         "logs/strength_mmlu/{model}/{concept}/{strength_steerer}/L{layer}.log",
@@ -192,15 +150,21 @@ rule strength_mmlu:
 rule strength_presence:
     input:
         model=lambda w: model_path(w.model),
-        judge=strength_judge,
+        judge=lambda w: (
+            model_path(w.model)
+            if STRENGTH["presence"]["judge"] is None
+            else model_path(STRENGTH["presence"]["judge"])
+            if STRENGTH["presence"]["judge"] in config["models"]
+            else STRENGTH["presence"]["judge"]
+        ),
         vectors="results/strength/{model}/{concept}/vectors.safetensors",
-        contexts=lambda w: strength_concept(w)["contexts"],
+        contexts=lambda w: _strength_concept(w)["contexts"],
     output:
         table="results/strength/{model}/{concept}/{strength_steerer}/L{layer}/presence.csv",
         fit="results/strength/{model}/{concept}/{strength_steerer}/L{layer}/presence_fit.json",
     params:
-        label=lambda w: strength_concept(w).get("label", w.concept),
-        **_strength_measure_params("presence"),
+        label=lambda w: _strength_concept(w).get("label", w.concept),
+        **_sw.measure_params(STRENGTH, "presence", config["device"], _STRENGTH_DTYPE),
     threads: config["threads"]
     log:
         "logs/strength_presence/{model}/{concept}/{strength_steerer}/L{layer}.log",
@@ -214,22 +178,13 @@ rule strength_presence:
         f"{SCRIPTS}/strength_presence.py"
 
 
-def _strength_tables(measurement, name=None):
-    name = name or measurement
-    return lambda w: (
-        expand(f"results/strength/{w.model}/{w.concept}/{w.strength_steerer}/L{{layer}}/{name}", layer=STRENGTH["layers"])
-        if measurement in STRENGTH["measurements"]
-        else []
-    )
-
-
 rule strength_plots:
     input:
-        curves=_strength_tables("curves", "curves.csv"),
-        crossent=_strength_tables("crossent", "crossent.csv"),
-        mmlu=_strength_tables("mmlu", "mmlu.csv"),
-        presence=_strength_tables("presence", "presence.csv"),
-        fits=_strength_tables("presence", "presence_fit.json"),
+        curves=lambda w: _sw.layer_tables(STRENGTH, "curves", "curves.csv", w),
+        crossent=lambda w: _sw.layer_tables(STRENGTH, "crossent", "crossent.csv", w),
+        mmlu=lambda w: _sw.layer_tables(STRENGTH, "mmlu", "mmlu.csv", w),
+        presence=lambda w: _sw.layer_tables(STRENGTH, "presence", "presence.csv", w),
+        fits=lambda w: _sw.layer_tables(STRENGTH, "presence", "presence_fit.json", w),
     output:
         directory("results/plots/strength/{model}/{concept}/{strength_steerer}"),
     log:
