@@ -96,4 +96,6 @@ def fit_sigmoid(alphas: Sequence[float], presence: Sequence[float]) -> dict:
     lo, hi, k, mid = (float(v) for v in params)
     residual = float(np.sqrt(np.mean((sigmoid(x, *params) - y) ** 2)))
     ok = all(math.isfinite(v) for v in (lo, hi, k, mid))
-    return {"ok": ok, "lo": lo, "hi": hi, "k": k, "midpoint": mid, "rmse": residual}
+    # A midpoint outside the measured alphas is an extrapolation, not a measured transition.
+    inside = ok and float(x.min()) <= mid <= float(x.max())
+    return {"ok": ok, "lo": lo, "hi": hi, "k": k, "midpoint": mid, "midpoint_in_grid": inside, "rmse": residual}
