@@ -13,8 +13,9 @@ from typing import Sequence
 
 import torch
 
-from steerbench.lm.batching import check_batch_size, encode, forward_kwargs, input_device
+from steerbench.lm.batching import check_batch_size, encode, input_device
 from steerbench.lm.model import LM
+from steerbench.strength.forward import last_logits
 from steerbench.strength.hook import alpha_steering
 
 
@@ -29,7 +30,7 @@ def next_token_probs(lm: LM, context_ids: list[int], layer: int, steerer, alphas
             ids = torch.tensor([context_ids], device=device).repeat(len(chunk), 1)
             mask = torch.ones_like(ids)
             with alpha_steering(lm.layer(layer), steerer, chunk, mask):
-                logits = lm.model(input_ids=ids, **forward_kwargs(lm.model, mask)).logits[:, -1, :]
+                logits = last_logits(lm.model, ids, mask)
             out.append(torch.softmax(logits.to(torch.float32), dim=-1).cpu())
     return torch.cat(out)
 

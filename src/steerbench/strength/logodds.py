@@ -11,8 +11,9 @@ from typing import Sequence
 
 import torch
 
-from steerbench.lm.batching import check_batch_size, encode, forward_kwargs, input_device, pad_left
+from steerbench.lm.batching import check_batch_size, encode, input_device, pad_left
 from steerbench.lm.model import LM
+from steerbench.strength.forward import last_logits
 
 
 def mean_last_logprobs(lm: LM, texts: Sequence[str], batch_size: int = 16) -> torch.Tensor:
@@ -24,7 +25,7 @@ def mean_last_logprobs(lm: LM, texts: Sequence[str], batch_size: int = 16) -> to
     with torch.inference_mode():
         for start in range(0, len(ids), batch_size):
             input_ids, mask = pad_left(ids[start : start + batch_size], lm.tokenizer.pad_token_id, device)
-            logits = lm.model(input_ids=input_ids, **forward_kwargs(lm.model, mask)).logits[:, -1, :]  # left padding: -1 is last real
+            logits = last_logits(lm.model, input_ids, mask)  # left padding: -1 is the last real token
             part = torch.log_softmax(logits.double(), -1).sum(0).cpu()
             total = part if total is None else total + part
     return total / len(ids)

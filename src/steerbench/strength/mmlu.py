@@ -13,8 +13,9 @@ from typing import Sequence
 
 import torch
 
-from steerbench.lm.batching import check_batch_size, encode, forward_kwargs, input_device, pad_left
+from steerbench.lm.batching import check_batch_size, encode, input_device, pad_left
 from steerbench.lm.model import LM
+from steerbench.strength.forward import last_logits
 from steerbench.strength.hook import alpha_steering
 from steerbench.strength.loaders import LETTERS, MCQuestion
 
@@ -98,7 +99,7 @@ def mmlu_predictions(lm: LM, prompts: Sequence[str], layer: int, steerer, alphas
             row_alphas = torch.tensor([float(alphas[a]) for _, a in rows])
             with alpha_steering(lm.layer(layer), steerer, row_alphas, mask):
                 if scoring == "loglik":
-                    logp = torch.log_softmax(lm.model(input_ids=input_ids, **forward_kwargs(lm.model, mask)).logits[:, -1, :].float(), -1)
+                    logp = torch.log_softmax(last_logits(lm.model, input_ids, mask).float(), -1)
                     scores = torch.stack([logp[:, v].max(dim=1).values for v in letters], dim=1)
                     answers = [LETTERS[int(j)] for j in scores.argmax(1)]
                 else:

@@ -16,8 +16,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from steerbench.lm.batching import check_batch_size, encode, forward_kwargs, input_device, pad_left
+from steerbench.lm.batching import check_batch_size, encode, input_device, pad_left
 from steerbench.lm.model import LM
+from steerbench.strength.forward import last_logits
 from steerbench.strength.hook import alpha_steering
 
 JUDGE_QUESTION = (
@@ -69,7 +70,7 @@ def judge_presence(judge: LM, texts: Sequence[str], concept: str, batch_size: in
     with torch.inference_mode():
         for start in range(0, len(ids), batch_size):
             input_ids, mask = pad_left(ids[start : start + batch_size], tok.pad_token_id, device)
-            p = torch.softmax(judge.model(input_ids=input_ids, **forward_kwargs(judge.model, mask)).logits[:, -1, :].double(), -1)
+            p = torch.softmax(last_logits(judge.model, input_ids, mask).double(), -1)
             p_yes, p_no = p[:, yes].sum(1), p[:, no].sum(1)
             scores += (p_yes / (p_yes + p_no).clamp_min(1e-300)).tolist()
     return scores
