@@ -13,6 +13,7 @@ seconds. On a shared machine use `--clock cpu --threads 1` (process CPU seconds)
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,14 +26,13 @@ sys.path.insert(0, str(REPO / "src"))
 from steerbench.lm import load_model  # noqa: E402
 from steerbench.lm.batching import encode  # noqa: E402
 from steerbench.strength.curves import next_token_probs  # noqa: E402
-from steerbench.strength.grid import alpha_grid  # noqa: E402
 
 CONTEXTS = ["I think that", "Today I went to the", "The weather this morning was", "My neighbour told me",
             "When I opened the door,", "The best way to describe it is", "After dinner we", "The letter said"]
 
 
 def default_model() -> Path:
-    cached = REPO / ".cache" / "test-models" / "smollm2-135m-instruct"
+    cached = Path(os.environ.get("STEERBENCH_TEST_CACHE", REPO / ".cache" / "test-models")) / "smollm2-135m-instruct"
     if (cached / "config.json").exists():
         return cached
     from steerbench.lm.convert import convert_gguf, smollm2_gguf_path
@@ -77,7 +77,7 @@ def main() -> None:
     else:
         lm = load_model(args.model or default_model(), dtype="float32", device="cpu")
     v = torch.randn(lm.hidden_size, generator=torch.Generator().manual_seed(0))
-    alphas = alpha_grid(-20, 20, args.alphas - 1)  # plus 0: args.alphas values
+    alphas = [float(a) for a in torch.linspace(-20, 20, args.alphas)]
     ids = encode(lm.tokenizer, CONTEXTS[: args.contexts])
 
     def run(batch):
