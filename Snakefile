@@ -27,9 +27,11 @@ include: "workflow/rules/steerers.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/strength.smk"
 
 
 rule all:
     input:
         all_targets(),
+        strength_targets(),
     default_target: True
