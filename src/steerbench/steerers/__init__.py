@@ -11,6 +11,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
+from steerbench.steerers.alphasteer import AlphaSteer, DynamicAlphaSteer
 from steerbench.steerers.base import Steerer
 from steerbench.steerers.caa import CAA
 from steerbench.steerers.iti import ITI
@@ -25,6 +26,7 @@ _HERE = Path(__file__).resolve().parent
 _REGISTRY: dict[str, type[Steerer]] = {
     cls.name: cls for cls in (NoSteer, CAA, RepE, ITI, MiMiC, LinAcT, ODESteer, StepODESteer, RFFODESteer)
 }
+_REGISTRY.update({cls.name: cls for cls in (AlphaSteer, DynamicAlphaSteer)})
 
 # Library modules each method's fitted output depends on (beyond base.py), so the workflow
 # reruns only the jobs of the method whose code changed.
@@ -38,6 +40,8 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "ODESteer": ("ode.py", "sketch.py", "logistic.py"),
     "StepODESteer": ("ode.py", "sketch.py", "logistic.py"),
     "RFFODESteer": ("ode.py", "rff.py", "logistic.py"),
+    "AlphaSteer": ("alphasteer.py",),
+    "DynamicAlphaSteer": ("alphasteer.py",),
 }
 
 
@@ -89,3 +93,4 @@ __all__ = [
     "Steerer", "get_steerer", "available_steerers", "load_steerer", "steerer_source_files",
     "NoSteer", "CAA", "RepE", "ITI", "MiMiC", "LinAcT", "ODESteer", "StepODESteer", "RFFODESteer",
 ]
+__all__ += ["AlphaSteer", "DynamicAlphaSteer"]
