@@ -143,8 +143,9 @@ def generate(
     """Continuations (new text only, stop strings trimmed) of formatted `prompts`, input order.
 
     Each batch is seeded from (seed, batch number), so a run is reproducible for a given
-    seed and batch size. `steerer` at `layer`, or a {layer: steerer} mapping steering
-    several layers in one pass; each steerer's `positions` says where it edits (module doc). `min_new_tokens` suppresses EOS until that many tokens (timing runs).
+    seed and batch size. `min_new_tokens` suppresses EOS until that many tokens (timing runs).
+    `steerer` at `layer`, or a {layer: steerer} mapping (layer None) steering several layers
+    in one pass; each steerer's `positions` says where it edits (module doc).
     """
     from transformers import GenerationConfig, StoppingCriteriaList
 
