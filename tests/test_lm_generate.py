@@ -174,3 +174,133 @@ def test_stop_string_never_matches_across_the_prompt_end(smollm2_dir):
     # A stop string inside the answer still ends it there.
     inside = free[2:6]
     assert generate(lm, [prompt], max_new_tokens=12, do_sample=False, stop=[inside])[0] == free[:2]
+
+
+# ------------------------------------------------------------- edit-position policies
+class Linear:
+    """h + T * h @ M: the edit depends on the state, so it matters which state it is computed from."""
+
+    def __init__(self, M: torch.Tensor, positions: str):
+        self.M, self.positions = M, positions
+
+    def steer(self, h: torch.Tensor, T: float) -> torch.Tensor:
+        return h + T * h @ self.M
+
+
+def linear(lm, positions: str, seed: int, scale: float = 0.5) -> Linear:
+    g = torch.Generator().manual_seed(seed)
+    return Linear(torch.randn(lm.hidden_size, lm.hidden_size, generator=g) * scale / lm.hidden_size**0.5, positions)
+
+
+def oracle_generate(lm, prompt: str, steerers: dict, T: float, max_new_tokens: int) -> str:
+    """One unpadded prompt, hooks written out from the policy definitions: at the first forward
+    (prefill) "last" edits the last position, "all" every position, "prompt" adds to every
+    position the edit of the last one; later forwards edit their one new token unless "prompt"."""
+    handles = []
+
+    def make(s):
+        state = {"prefill": True}
+
+        def hook(module, args, output):
+            h = output[0] if isinstance(output, tuple) else output
+            h = h.clone()
+            if state["prefill"]:
+                state["prefill"] = False
+                if s.positions == "last":
+                    h[:, -1] = s.steer(h[:, -1], T)
+                elif s.positions == "all":
+                    h = s.steer(h, T)
+                else:
+                    h = h + (s.steer(h[:, -1], T) - h[:, -1])[:, None, :]
+            elif s.positions != "prompt":
+                h = s.steer(h, T)
+            return (h, *output[1:]) if isinstance(output, tuple) else h
+
+        return hook
+
+    for layer, s in steerers.items():
+        handles.append(lm.layers[layer].register_forward_hook(make(s)))
+    try:
+        return plain_generate(lm, prompt, max_new_tokens)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@pytest.mark.parametrize("positions", ["last", "prompt", "all"])
+def test_policy_matches_oracle_batched_and_unbatched(llama, positions):
+    s = linear(llama, positions, seed=1, scale=3.0)
+    want = [oracle_generate(llama, p, {1: s}, 2.0, 6) for p in PROMPTS]
+    assert want != [plain_generate(llama, p, 6) for p in PROMPTS]  # the steering does something
+    assert generate(llama, PROMPTS, steerer=s, layer=1, T=2.0, batch_size=4, **GREEDY) == want
+    assert generate(llama, PROMPTS, steerer=s, layer=1, T=2.0, batch_size=1, **GREEDY) == want
+    # T = 0 is the unsteered model whatever the policy.
+    assert generate(llama, PROMPTS, steerer=s, layer=1, T=0.0, batch_size=4, **GREEDY) == generate(llama, PROMPTS, **GREEDY)
+
+
+def test_multi_layer_mapping_matches_oracle(llama):
+    steerers = {0: linear(llama, "prompt", seed=2, scale=3.0), 1: linear(llama, "all", seed=3, scale=2.0),
+                2: linear(llama, "last", seed=4, scale=2.0)}
+    want = [oracle_generate(llama, p, steerers, 1.5, 6) for p in PROMPTS]
+    for only in steerers:  # every layer's edit counts: none of the single-layer runs gives the same texts
+        assert want != [oracle_generate(llama, p, {only: steerers[only]}, 1.5, 6) for p in PROMPTS]
+    assert generate(llama, PROMPTS, steerer=steerers, T=1.5, batch_size=4, **GREEDY) == want
+    assert generate(llama, PROMPTS, steerer=steerers, T=1.5, batch_size=1, **GREEDY) == want
+    assert all(len(layer._forward_hooks) == 0 for layer in llama.layers)
+
+
+def _layer_inputs(lm, at: int, **kw) -> list[torch.Tensor]:
+    """What decoder layer `at` receives on each forward of one generate() call."""
+    seen: list[torch.Tensor] = []
+    handle = lm.layers[at].register_forward_pre_hook(
+        lambda m, args, kwargs: seen.append((args[0] if args else kwargs["hidden_states"]).clone()), with_kwargs=True)
+    try:
+        generate(lm, PROMPTS[:3], batch_size=3, **{**GREEDY, "max_new_tokens": 3}, **kw)
+    finally:
+        handle.remove()
+    return seen
+
+
+@pytest.mark.parametrize("positions", ["last", "prompt", "all"])
+def test_policy_edits_exactly_its_positions_never_padding(llama, positions):
+    v = torch.randn(llama.hidden_size)
+
+    class Add:
+        calls = []
+
+        def steer(self, h, T):
+            self.calls.append(tuple(h.shape))
+            return h + T * v
+
+    Add.positions = positions
+    plain = _layer_inputs(llama, 2)
+    steered = _layer_inputs(llama, 2, steerer=Add(), layer=1, T=1.0)
+    assert len(plain) == len(steered) == 3  # prefill + 2 decoding steps
+    lengths = [len(llama.tokenizer(p)["input_ids"]) for p in PROMPTS[:3]]
+    S = plain[0].shape[1]
+    # Rows are run longest first; a row's prompt occupies its last `length` positions.
+    real = torch.zeros(3, S, dtype=torch.bool)
+    for row, i in enumerate(sorted(range(3), key=lambda i: -lengths[i])):
+        real[row, S - lengths[i]:] = True
+    diff = steered[0] - plain[0]
+    edited = (diff.abs().amax(-1) > 0)
+    expected = {"last": torch.zeros_like(real).index_fill_(1, torch.tensor([S - 1]), True), "prompt": real, "all": real}[positions]
+    assert torch.equal(edited, expected)
+    torch.testing.assert_close(diff[edited], v.expand(int(edited.sum()), -1), rtol=1e-5, atol=1e-5)
+    # Decoding steps: one row per sequence steered per step, unless the policy is "prompt".
+    prefill_rows = {"last": 3, "prompt": 3, "all": int(real.sum())}[positions]
+    decode = [] if positions == "prompt" else [(3, llama.hidden_size)] * 2
+    assert Add.calls == [(prefill_rows, llama.hidden_size), *decode]
+
+
+def test_bad_steerer_mapping_and_policy(llama):
+    s = linear(llama, "last", seed=0)
+    with pytest.raises(ValueError, match="`layer` must be None"):
+        generate(llama, PROMPTS, steerer={1: s}, layer=1, T=1.0, **GREEDY)
+    with pytest.raises(ValueError, match="is empty"):
+        generate(llama, PROMPTS, steerer={}, T=1.0, **GREEDY)
+    with pytest.raises(ValueError, match="out of range"):
+        generate(llama, PROMPTS, steerer={0: s, 9: s}, T=1.0, **GREEDY)
+    with pytest.raises(ValueError, match="must be one of"):
+        generate(llama, PROMPTS, steerer={0: Linear(s.M, "middle")}, T=1.0, **GREEDY)
+    assert all(len(layer._forward_hooks) == 0 for layer in llama.layers)

@@ -126,3 +126,82 @@ def test_shared_steered_equals_token_by_token_decoding(tokenizer):
     got = loglikelihood(lm, contexts, conts, steerer=steerer, layer=2, T=1.0, batch_size=5)
     want = [decoded_step_by_step(lm, c, x, steerer, 2, 1.0) for c, x in zip(contexts, conts)]
     assert got == pytest.approx(want, rel=1e-4, abs=1e-4)
+
+
+# ------------------------------------------------------------- edit-position policies
+class Linear:
+    def __init__(self, M: torch.Tensor, positions: str):
+        self.M, self.positions = M, positions
+
+    def steer(self, h: torch.Tensor, T: float) -> torch.Tensor:
+        return h + T * h @ self.M
+
+
+def linear(lm, positions: str, seed: int) -> Linear:
+    g = torch.Generator().manual_seed(seed)
+    return Linear(torch.randn(lm.hidden_size, lm.hidden_size, generator=g) * 2 / lm.hidden_size**0.5, positions)
+
+
+def oracle_decoding(lm, ctx: str, cont: str, steerers: dict, T: float) -> float:
+    """Token-by-token decoding with hooks written from the policy definitions (see
+    test_lm_generate.oracle_generate): the context is the prompt, each fed token a step."""
+    c, x = ids_of(lm, ctx, cont)
+    handles = []
+
+    def make(s):
+        state = {"prefill": True}
+
+        def hook(module, args, output):
+            h = (output[0] if isinstance(output, tuple) else output).clone()
+            if state["prefill"]:
+                state["prefill"] = False
+                if s.positions == "last":
+                    h[:, -1] = s.steer(h[:, -1], T)
+                elif s.positions == "all":
+                    h = s.steer(h, T)
+                else:
+                    h = h + (s.steer(h[:, -1], T) - h[:, -1])[:, None, :]
+            elif s.positions != "prompt":
+                h = s.steer(h, T)
+            return (h, *output[1:]) if isinstance(output, tuple) else h
+
+        return hook
+
+    for layer, s in steerers.items():
+        handles.append(lm.layers[layer].register_forward_hook(make(s)))
+    total = 0.0
+    try:
+        with torch.no_grad():
+            out = lm.model(torch.tensor([c]), use_cache=True)
+            for t in x:
+                total += float(torch.log_softmax(out.logits[0, -1].float(), -1)[t])
+                out = lm.model(torch.tensor([[t]]), past_key_values=out.past_key_values, use_cache=True)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+@pytest.mark.parametrize("positions", ["last", "prompt", "all"])
+def test_policy_equals_oracle_decoding(tokenizer, positions):
+    lm = tiny_lm("llama", tokenizer, num_layers=3)
+    contexts, conts = _mc_pairs()
+    steerers = {1: linear(lm, positions, seed=5)}
+    want = [oracle_decoding(lm, c, x, steerers, 1.5) for c, x in zip(contexts, conts)]
+    plain = loglikelihood(lm, contexts, conts)
+    assert all(abs(a - b) > 1e-3 for a, b in zip(want, plain))  # the steering did something
+    for share in (True, False):
+        for bs in (1, 5):
+            got = loglikelihood(lm, contexts, conts, steerer=steerers, T=1.5, batch_size=bs, share_contexts=share)
+            assert got == pytest.approx(want, rel=1e-4, abs=1e-4), (share, bs)
+    assert loglikelihood(lm, contexts, conts, steerer=steerers, T=0.0, batch_size=5) == pytest.approx(plain, abs=1e-5)
+
+
+def test_multi_layer_mixed_policies_equal_oracle_decoding(tokenizer):
+    lm = tiny_lm("llama", tokenizer, num_layers=3)
+    contexts, conts = _mc_pairs()
+    for steerers in ({0: linear(lm, "all", 6), 2: linear(lm, "last", 7)},
+                     {0: linear(lm, "prompt", 8), 1: linear(lm, "all", 9), 2: linear(lm, "last", 10)}):
+        want = [oracle_decoding(lm, c, x, steerers, 1.0) for c, x in zip(contexts, conts)]
+        got = loglikelihood(lm, contexts, conts, steerer=steerers, T=1.0, batch_size=5)
+        assert got == pytest.approx(want, rel=1e-4, abs=1e-4)

@@ -1,31 +1,89 @@
 """Steered generation: the paper's hook semantics on top of ``model.generate``.
 
-The steerer edits the chosen layer's output at the last position of every forward
-pass: the last prompt token at prefill, then each new token while decoding with the
-KV cache. Earlier positions are never re-steered (their keys/values are cached).
+Each steerer edits its layer's output where its `positions` policy says:
+  "last"    the last position of every forward pass: the last prompt token at prefill, then
+            each new token while decoding with the KV cache (the ODESteer paper's hook);
+  "prompt"  at prefill only, every non-pad prompt position gets the edit computed from the
+            last prompt token's state, steer(h_last) - h_last (AlphaSteer); decoding untouched;
+  "all"     every non-pad position at prefill, then each new token.
+Earlier positions are never re-steered (their keys/values are cached); padding never is.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 
 from .batching import check_batch_size, check_texts, encode, input_device, longest_first, pad_left, run_adaptive
-from .hooks import Steerer, steering
+from .hooks import Steerer, positions_of, steering
 from .model import LM
 
 
-def steering_context(lm: LM, steerer: Steerer | None, layer: int | None, T: float, mask=None):
-    """The steering hook, or nothing when steering is a no-op (no steerer, or T == 0)."""
+def steered_layers(steerer, layer: int | None) -> dict[int, Steerer]:
+    """{layer: steerer}: one steerer at `layer`, or a mapping {layer: steerer} (then no `layer`)."""
+    if isinstance(steerer, Mapping):
+        if layer is not None:
+            raise ValueError(f"steerer is a {{layer: steerer}} mapping, so `layer` must be None (got {layer!r})")
+        if not steerer:
+            raise ValueError("steerer mapping {layer: steerer} is empty; give at least one layer")
+        layers = dict(steerer)
+    else:
+        if layer is None:
+            raise ValueError("a steerer was given without `layer`; pass the decoder layer to steer at")
+        layers = {layer: steerer}
+    for index, s in layers.items():
+        if not hasattr(s, "steer"):
+            raise ValueError(f"steerer {type(s).__name__} at layer {index} has no .steer(h, T) method")
+        positions_of(s)
+    return layers
+
+
+@contextlib.contextmanager
+def steering_context(lm: LM, steerer, layer: int | None, T: float, where=None):
+    """The steering hooks (one per steered layer), or nothing when steering is a no-op (no
+    steerer, or T == 0). `where(positions, layer)` gives `hooks.steering`'s mask/source/plan
+    keywords for a layer whose steerer has that edit policy; None: the last position of
+    every forward pass for every steerer."""
     if steerer is None or float(T) == 0.0:
-        return contextlib.nullcontext()
-    if not hasattr(steerer, "steer"):
-        raise ValueError(f"steerer {type(steerer).__name__} has no .steer(h, T) method")
-    if layer is None:
-        raise ValueError("a steerer was given without `layer`; pass the decoder layer to steer at")
-    return steering(lm.layer(layer), steerer, float(T), mask)
+        yield
+        return
+    layers = steered_layers(steerer, layer)
+    modules = {index: lm.layer(index) for index in layers}  # range errors before any hook exists
+    with contextlib.ExitStack() as stack:
+        for index, s in layers.items():
+            kw = {} if where is None else where(positions_of(s), index)
+            stack.enter_context(steering(modules[index], s, float(T), **kw))
+        yield
+
+
+class _Prefill:
+    """Tells each layer's hook whether a forward pass is the prefill of the current batch
+    (its first forward after `begin`) or a decoding step, and where the prompt's padding is."""
+
+    def __init__(self) -> None:
+        self.mask: torch.Tensor | None = None
+        self.done: set[int] = set()
+
+    def begin(self, mask: torch.Tensor) -> None:
+        self.mask, self.done = mask.bool(), set()
+
+    def where(self, positions: str, layer: int) -> dict:
+        if positions == "last":  # every forward's last position: a plain hook does that
+            return {}
+
+        def plan(h: torch.Tensor):
+            if layer in self.done:  # a decoding step: one new token per row
+                return None if positions == "prompt" else (None, None)
+            self.done.add(layer)
+            if self.mask is None or h.shape[:2] != self.mask.shape:
+                raise ValueError(f"prefill hidden state {tuple(h.shape[:2])} does not match the prompt mask")
+            # Left padding: every row's last prompt token sits at the last position.
+            source = torch.full((h.shape[0],), h.shape[1] - 1, device=h.device) if positions == "prompt" else None
+            return self.mask, source
+
+        return {"plan": plan}
 
 
 def trim_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -68,7 +126,7 @@ def _batch_seed(seed: int, batch_number: int) -> int:
 def generate(
     lm: LM,
     prompts: Sequence[str],
-    steerer: Steerer | None = None,
+    steerer: Steerer | Mapping[int, Steerer] | None = None,
     layer: int | None = None,
     T: float = 0.0,
     max_new_tokens: int = 50,
@@ -91,6 +149,8 @@ def generate(
     `top_k` None samples from the whole top-p nucleus (the paper's code leaves transformers'
     default top_k=50 on: the tasks' paper defaults set it); `no_repeat_ngram_size` n > 0 bans
     repeating any n-gram (the official UltraFeedback script sets 2).
+    `steerer` at `layer`, or a {layer: steerer} mapping (layer None) steering several layers
+    in one pass; each steerer's `positions` says where it edits (module doc).
     """
     from transformers import GenerationConfig, StoppingCriteriaList
 
@@ -133,6 +193,7 @@ def generate(
 
     def step(idx: list[int], number: int) -> None:
         input_ids, mask = pad_left([ids[i] for i in idx], tok.pad_token_id, device)
+        prefill.begin(mask)
         torch.manual_seed(_batch_seed(seed, number))
         # Stop strings end a row early (a batch ends when all rows did); the text is
         # trimmed at the stop string below either way.
@@ -144,6 +205,7 @@ def generate(
         for i, text in zip(idx, texts):
             results[i] = trim_at_stop(text, stop)
 
-    with torch.inference_mode(), steering_context(lm, steerer, layer, T):
+    prefill = _Prefill()
+    with torch.inference_mode(), steering_context(lm, steerer, layer, T, prefill.where):
         run_adaptive(longest_first([len(r) for r in ids]), batch_size, step, desc=f"generate {lm.name}", unit="prompt")
     return results

@@ -1,5 +1,8 @@
 """Forward hooks on decoder layers: read the last token, stop early, steer.
 
+Layer i is the OUTPUT of decoder layer i everywhere in steerbench (extraction and steering
+hook the same tensor), which is the residual stream entering decoder layer i + 1.
+
 Decoder layers return either a tensor or a tuple whose first item is the hidden
 state, depending on family and transformers version; the helpers here hide that.
 """
@@ -63,30 +66,65 @@ def _apply(steerer: Steerer, h: Tensor, T: float) -> Tensor:
     return out.to(device=h.device, dtype=h.dtype)
 
 
+# Where a steerer's edit applies (steerbench.steerers.base.POSITIONS documents each).
+POSITIONS = ("last", "prompt", "all")
+
+def positions_of(steerer: Steerer) -> str:
+    """The steerer's edit-position policy (`positions` attribute, default "last"), checked."""
+    positions = getattr(steerer, "positions", "last")
+    if positions not in POSITIONS:
+        raise ValueError(
+            f"{type(steerer).__name__}.positions is {positions!r}; it must be one of {', '.join(POSITIONS)}"
+        )
+    return positions
+
+
+def _edit(h: Tensor, steerer: Steerer, T: float, mask: Tensor | None, source: Tensor | None) -> Tensor:
+    """h with the planned positions steered (h is modified in place and returned)."""
+    if mask is None:
+        h[:, -1, :] = _apply(steerer, h[:, -1, :], T)
+        return h
+    if mask.shape != h.shape[:2]:
+        raise ValueError(f"steering mask {tuple(mask.shape)} does not match hidden state {tuple(h.shape[:2])}")
+    if source is None:
+        h[mask] = _apply(steerer, h[mask], T)
+        return h
+    rows = torch.arange(h.shape[0], device=h.device)
+    at = h[rows, source.to(h.device)]
+    # The shift is computed in float32 from the unedited source state, then added in h's dtype.
+    shift = _apply(steerer, at, T).to(torch.float32) - at.to(torch.float32)
+    h[mask] = (h[mask].to(torch.float32) + shift[mask.nonzero()[:, 0]]).to(h.dtype)
+    return h
+
+
 @contextlib.contextmanager
 def steering(
     layer: nn.Module,
     steerer: Steerer,
     T: float,
     mask: Tensor | None = None,
+    source: Tensor | None = None,
+    *,
+    plan=None,
 ) -> Iterator[None]:
     """Edit the layer's output on every forward pass while inside the block.
 
     mask None: the last position of each row (prefill: the last prompt token; decoding:
-    the new token). mask [B, S] bool: exactly those positions (teacher-forced scoring).
+    the new token). mask [B, S] bool: exactly those positions (teacher-forced scoring), each
+    from its own state, or with `source` [B] by the edit computed at each row's source
+    position (the "prompt" policy). `plan(h) -> (mask, source) | None` decides per forward
+    instead (generation: prefill and decoding steps differ); None leaves that forward alone.
     The hook is removed on exit, also when the forward raises.
     """
 
     def hook(module, args, output):
         h = hidden_of(output)
+        where = (mask, source) if plan is None else plan(h)
+        if where is None:
+            return output
         if h.requires_grad:
             h = h.clone()
-        if mask is None:
-            h[:, -1, :] = _apply(steerer, h[:, -1, :], T)
-        else:
-            if mask.shape != h.shape[:2]:
-                raise ValueError(f"steering mask {tuple(mask.shape)} does not match hidden state {tuple(h.shape[:2])}")
-            h[mask] = _apply(steerer, h[mask], T)
+        h = _edit(h, steerer, T, *where)
         if isinstance(output, tuple):
             return (h, *output[1:])
         return h

@@ -1,28 +1,31 @@
 """Log-likelihood of continuations given contexts (multiple-choice scoring), optionally steered.
 
-Steering edits the layer output at every position from the last context token to the
-end, in one teacher-forced pass. That equals generating the continuation token by token
-with the generation hook: the edit at position t depends only on the unedited state at
-t, which no later edit can change.
+Steering follows each steerer's `positions` policy (see generate.py), in one
+teacher-forced pass: "last" edits every position from the last context token to the end,
+"all" every non-pad position, "prompt" shifts every non-pad context position by the edit
+computed at the last context token and leaves the continuation alone. That equals
+generating the continuation token by token with the generation hooks: an edit depends only
+on the unedited state at its source position, which no edit of the same layer can change.
 
 Multiple-choice scoring asks for one context with many continuations (TruthfulQA: ~12
 choices per question). A batch whose pairs share contexts runs each distinct context
 once, minus its last token (no position there is steered), keeps its key/value cache,
 and then runs only [last context token + continuation] per pair against a copy of that
-cache: the context's tokens are processed once instead of once per choice.
+cache: the context's tokens are processed once instead of once per choice. The "prompt"
+policy needs the last context token's state to edit the context, so it runs whole.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 
 from .batching import (check_batch_size, check_texts, encode, forward_kwargs, input_device, pad_left, pad_right,
                        position_ids, run_adaptive)
-from .generate import steering_context
-from .hooks import Steerer
+from .generate import steered_layers, steering_context
+from .hooks import Steerer, positions_of
 from .model import LM
 
 
@@ -30,7 +33,7 @@ def loglikelihood(
     lm: LM,
     contexts: Sequence[str],
     continuations: Sequence[str],
-    steerer: Steerer | None = None,
+    steerer: Steerer | Mapping[int, Steerer] | None = None,
     layer: int | None = None,
     T: float = 0.0,
     batch_size: int = 16,
@@ -84,6 +87,11 @@ def loglikelihood_ids(
     params = inspect.signature(model.forward).parameters
     keep_logits = "logits_to_keep" in params
     results: list[float] = [0.0] * len(ctx_ids)
+    policies = set()
+    if steerer is not None and float(T) != 0.0:
+        policies = {positions_of(s) for s in steered_layers(steerer, layer).values()}
+    if "prompt" in policies:
+        share_contexts = False
 
     def store(idx: list[int], token_lp: torch.Tensor, valid: torch.Tensor) -> None:
         for i, s in zip(idx, torch.where(valid, token_lp, 0.0).sum(-1).tolist()):
@@ -95,18 +103,30 @@ def loglikelihood_ids(
         lengths = torch.as_tensor([len(cont_ids[i]) for i in idx], device=device)
         K = int(lengths.max())
         S = input_ids.shape[1]
-        steer_mask = torch.arange(S, device=device)[None, :] >= (S - lengths - 1)[:, None]
+        last_ctx = S - lengths - 1
+        pos = torch.arange(S, device=device)[None, :]
+        after = pos >= last_ctx[:, None]
+        real = mask.bool()
+
+        def where(positions: str, _layer: int) -> dict:
+            if positions == "last":
+                return {"mask": after}
+            if positions == "all":
+                return {"mask": real}
+            return {"mask": real & (pos <= last_ctx[:, None]), "source": last_ctx}
+
         kwargs = forward_kwargs(model, mask)
         if keep_logits:
             kwargs["logits_to_keep"] = K + 1  # only the logits we score: saves [B, S, V] memory
-        with steering_context(lm, steerer, layer, T, mask=steer_mask):
+        with steering_context(lm, steerer, layer, T, where):
             logits = model(input_ids=input_ids, **kwargs).logits
         logp = torch.log_softmax(logits[:, -(K + 1) : -1, :].float(), dim=-1)
         token_lp = logp.gather(-1, input_ids[:, -K:].unsqueeze(-1)).squeeze(-1)
         store(idx, token_lp, torch.arange(K, device=device)[None, :] >= (K - lengths)[:, None])
 
     def shared(idx: list[int], owner: list[int], prefixes: list[list[int]]) -> None:
-        """Distinct contexts (all but their last token) once, unsteered, with a cache; then
+        """Distinct contexts (all but their last token) once, with a cache (steered only by
+        "all" steerers); then
         each pair's [last context token + continuation], right-padded, against its
         context's cache rows, steered at every one of those positions."""
         p_ids, p_mask = pad_left(prefixes, tok.pad_token_id, device)
@@ -114,7 +134,13 @@ def loglikelihood_ids(
         kwargs["use_cache"] = True
         if keep_logits:
             kwargs["logits_to_keep"] = 1
-        cache = model(input_ids=p_ids, **kwargs).past_key_values
+
+        def prefix_where(positions: str, _layer: int) -> dict:
+            # "all" edits the context's own positions; "last" starts at the last context token.
+            return {"mask": p_mask.bool()} if positions == "all" else {"plan": lambda h: None}
+
+        with steering_context(lm, steerer, layer, T, prefix_where):
+            cache = model(input_ids=p_ids, **kwargs).past_key_values
         if not hasattr(cache, "reorder_cache"):  # a model without transformers' Cache API
             whole(idx)
             return
@@ -126,7 +152,7 @@ def loglikelihood_ids(
         kwargs = {"attention_mask": mask, "past_key_values": cache, "use_cache": True}
         if "position_ids" in params:
             kwargs["position_ids"] = position_ids(mask)[:, -L:]
-        with steering_context(lm, steerer, layer, T, mask=t_mask.bool()):
+        with steering_context(lm, steerer, layer, T, lambda positions, _layer: {"mask": t_mask.bool()}):
             logits = model(input_ids=t_ids, **kwargs).logits
         # Position j of a tail predicts its token j + 1; right padding sits after every real token.
         logp = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
+from steerbench.steerers.alphasteer import AlphaSteer, DynamicAlphaSteer
 from steerbench.steerers.base import Steerer
 from steerbench.steerers.caa import CAA
 from steerbench.steerers.hpr import HPR
@@ -30,6 +31,7 @@ _REGISTRY: dict[str, type[Steerer]] = {
 }
 # The paper's learned (DNN) baselines.
 _REGISTRY.update({cls.name: cls for cls in (HPR, REControl, TruthFlow)})
+_REGISTRY.update({cls.name: cls for cls in (AlphaSteer, DynamicAlphaSteer)})
 
 # Library modules each method's fitted output depends on (beyond base.py), so the workflow
 # reruns only the jobs of the method whose code changed.
@@ -46,6 +48,8 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "HPR": ("hpr.py", "training.py"),
     "RE-Control": ("recontrol.py", "training.py"),
     "TruthFlow": ("truthflow.py", "training.py"),
+    "AlphaSteer": ("alphasteer.py",),
+    "DynamicAlphaSteer": ("alphasteer.py",),
 }
 
 
@@ -96,5 +100,5 @@ def load_steerer(path: str | Path) -> Steerer:
 __all__ = [
     "Steerer", "get_steerer", "available_steerers", "load_steerer", "steerer_source_files",
     "NoSteer", "CAA", "RepE", "ITI", "MiMiC", "LinAcT", "ODESteer", "StepODESteer", "RFFODESteer",
-    "HPR", "REControl", "TruthFlow",
+    "HPR", "REControl", "TruthFlow", "AlphaSteer", "DynamicAlphaSteer",
 ]
