@@ -15,7 +15,10 @@ from steerbench.steerers import (
     steerer_source_files,
 )
 
-ALL = ["NoSteer", "CAA", "RepE", "ITI", "MiMiC", "LinAcT", "ODESteer", "StepODESteer", "RFFODESteer"]
+ALL = ["NoSteer", "CAA", "RepE", "ITI", "MiMiC", "LinAcT", "ODESteer", "StepODESteer", "RFFODESteer",
+       "AlphaSteer", "DynamicAlphaSteer"]
+# Fitted on extra data besides pos/neg (tests/test_steerers_learned.py covers them).
+NEEDS_EXTRAS = ["HPR", "RE-Control", "TruthFlow"]
 D = 24
 SMALL = {"ODESteer": {"n_components": 256}, "StepODESteer": {"n_components": 256},
          "RFFODESteer": {"n_components": 256}}
@@ -41,7 +44,8 @@ def fitted(data):
 
 
 def test_registry_lists_every_method_and_rejects_unknown_names():
-    assert available_steerers() == ALL
+    assert sorted(available_steerers()) == sorted(ALL + NEEDS_EXTRAS)
+    assert all(get_steerer(name).requires for name in NEEDS_EXTRAS)
     with pytest.raises(ValueError, match="known steerers: NoSteer, CAA"):
         get_steerer("Caa")
     with pytest.raises(ValueError, match="bad hyperparameters for steerer 'CAA'"):
