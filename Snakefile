@@ -22,16 +22,23 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/rtp_filter.smk"
 include: "workflow/rules/activations.smk"
+include: "workflow/rules/learned.smk"
 include: "workflow/rules/steerers.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/tables.smk"
-include: "workflow/rules/strength.smk"
+
+# The steering-strength analysis runs only for configs with a `strength:` section.
+if "strength" in config:
+
+    include: "workflow/rules/strength.smk"
+
 
 
 rule all:
     input:
         all_targets(),
-        strength_targets(),
+        strength_targets() if "strength" in config else [],
     default_target: True

@@ -29,16 +29,33 @@ METHODS = [("NoSteer", {}, 0.0), ("CAA", {}, 1.0), ("HPR", {"device": "cpu"}, 1.
            ("RE-Control", {"device": "cpu"}, 1.0), ("TruthFlow", {"device": "cpu"}, 1.5)]
 
 
+def default_model() -> Path:
+    from steerbench.lm.convert import convert_gguf, smollm2_gguf_path
+
+    cached = REPO / ".cache" / "test-models" / "smollm2-135m-instruct-f32"
+    if (cached / "config.json").exists():
+        return cached
+    out = REPO / ".cache" / "benchmarks" / "smollm2-135m-instruct-f32"
+    if not (out / "config.json").exists():
+        convert_gguf(smollm2_gguf_path(), out)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fit", type=int, default=40)
     ap.add_argument("--eval", type=int, default=40)
     ap.add_argument("--layer", type=int, default=13)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--model", default=str(REPO.parent / "main" / ".cache" / "test-models" / "smollm2-135m-instruct"))
+    ap.add_argument("--model", help="a HF folder of SmolLM2-135M-Instruct (default: the test cache, else converted once)")
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "truthfulqa"))
     ap.add_argument("--workdir", help="keep (and reuse) the splits, activations and extras here")
+    ap.add_argument("--smoke", action="store_true", help="a seconds-long run (3 fit, 2 eval questions) to check the script works")
     args = ap.parse_args()
+    if args.smoke:
+        args.fit, args.eval = 3, 2
+    if args.model is None:
+        args.model = str(default_model())
     torch.set_num_threads(args.threads)
 
     from steerbench.lm import PromptFormatter, load_model, loglikelihood

@@ -75,6 +75,9 @@ def hub_models(config: dict) -> dict[str, dict]:
         for key in ("model", "truth_model", "info_model"):
             if key in scorer:
                 refs.append(scorer[key])
+    for task in config.get("tasks", {}).values():
+        if task.get("ppl_model") is not None:
+            refs.append(task["ppl_model"])  # the official RTP prompt filter's LM
     out = {}
     for ref in refs:
         if isinstance(ref, str) and ref in config.get("models", {}):
@@ -164,6 +167,10 @@ def check_config(config: dict) -> None:
                 f"methods.{method}.steerer: unknown steerer {spec['steerer']!r}; "
                 f"known steerers: {', '.join(known)}"
             )
+        unknown = [t for t in (spec.get("tasks") or []) if t not in config["tasks"]]
+        if unknown:
+            raise ConfigError(f"methods.{method}.tasks: {unknown} are not configured tasks; "
+                              f"configured: {', '.join(config['tasks'])}")
         if spec["steerer"] == "NoSteer" and any(float(t) != 0 for t in spec["T"]):
             raise ConfigError(f"methods.{method}: NoSteer takes only T: [0]")
     for name, spec in config["models"].items():

@@ -79,11 +79,16 @@ def steerer_file(w, split):
     return f"results/steerers/{w.model}/{w.task}/L{w.layer}/{w.method}/{split}.safetensors"
 
 
+def methods_of(task):
+    """The methods configured for `task` (methods.<id>.tasks; unset: every task)."""
+    return [m for m in METHODS if config["methods"][m]["tasks"] is None or task in config["methods"][m]["tasks"]]
+
+
 def run_combinations(task):
     """(model, layer, method, T, seed) of every generation run of a task."""
     for model in MODELS:
         for layer in layers_of(model):
-            for method in METHODS:
+            for method in methods_of(task):
                 for T in T_values(method):
                     for seed in SEEDS:
                         yield model, layer, method, T, seed
@@ -109,6 +114,7 @@ def eval_plan(task):
     return task_of(task).eval_plan
 
 
+PROMPT_PPL = "resources/datasets/toxicity/rtp_prompt_ppl.jsonl"
 SCORE_PATH = "results/scores/{scorer}/{{model}}/{{task}}/L{{layer}}/{{method}}/T{{T}}/seed{{seed}}.jsonl"
 GENERATIONS = "results/generations/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl"
 RUN = "{model}/{task}/L{layer}/{method}/T{T}/seed{seed}"
@@ -199,3 +205,23 @@ def score_rule_resources(spec):
     if spec.rate_limit is not None:
         resources[spec.rate_limit] = 1
     return resources
+
+
+# Fit data of the learned steerers (workflow/rules/learned.smk).
+def trajectory_cfg():
+    """Top-level `trajectories:` config: reward (similarity | model), n_samples, generation."""
+    return config["trajectories"]  # defaults filled in by the schema
+
+
+def learned_extra_files(w):
+    """The extras files fit_steerer needs for method w.method (none for the other methods)."""
+    from steerbench.steerers import get_steerer
+
+    needs = set(type(get_steerer(method_spec(w.method)["steerer"])).requires)
+    base = f"results/activations/{w.model}/{w.task}/L{w.layer}/{w.split}"
+    files = []
+    if needs & {"pos_group", "neg_group", "queries"}:
+        files.append(f"{base}.extra.safetensors")
+    if any(k.startswith("traj_") for k in needs):
+        files.append(f"{base}.traj.safetensors")
+    return files

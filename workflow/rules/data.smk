@@ -32,7 +32,9 @@ for _task in TASKS:
         name:
             f"format_{_task}"
         input:
-            f"resources/datasets/{_task}/raw",
+            raw=f"resources/datasets/{_task}/raw",
+            # Prompt perplexities for the official RealToxicityPrompts selection (rtp_filter.smk).
+            ppl=[PROMPT_PPL] if config["tasks"][_task]["ppl_model"] is not None else [],
         output:
             [split_file(_task, split) for split in task_of(_task).splits],
         params:

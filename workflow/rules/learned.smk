@@ -4,25 +4,6 @@
 # (see learned_extra_files below).
 
 
-def trajectory_cfg():
-    """Top-level `trajectories:` config: reward (similarity | model), n_samples, generation."""
-    return {"reward": "similarity", "n_samples": 1, "generation": {}, **config.get("trajectories", {})}
-
-
-def learned_extra_files(w):
-    """The extras files fit_steerer needs for method w.method (none for the other methods)."""
-    from steerbench.steerers import get_steerer
-
-    needs = set(type(get_steerer(method_spec(w.method)["steerer"])).requires)
-    base = f"results/activations/{w.model}/{w.task}/L{w.layer}/{w.split}"
-    files = []
-    if needs & {"pos_group", "neg_group", "queries"}:
-        files.append(f"{base}.extra.safetensors")
-    if any(k.startswith("traj_") for k in needs):
-        files.append(f"{base}.traj.safetensors")
-    return files
-
-
 rule extract_fit_extras:
     input:
         model=lambda w: model_path(w.model),
@@ -39,7 +20,7 @@ rule extract_fit_extras:
     log:
         "logs/extract_fit_extras/{model}/{task}/L{layer}/{split}.log",
     benchmark:
-        "benchmarks/extract_fit_extras/{model}/{task}/L{layer}/{split}.tsv"
+        "logs/benchmarks/extract_fit_extras/{model}/{task}/L{layer}/{split}.tsv"
     resources:
         mem_mb=24000,
         runtime=60,
@@ -54,7 +35,7 @@ rule collect_trajectories:
     input:
         model=lambda w: model_path(w.model),
         data=lambda w: split_file(w.task, w.split),
-        reward=lambda w: [scorer_model("reward")] if trajectory_cfg()["reward"] == "model" else [],
+        reward=lambda w: [scorer_model_file(SCORERS["reward"], "model")(w)] if trajectory_cfg()["reward"] == "model" else [],
     output:
         "results/activations/{model}/{task}/L{layer}/{split}.traj.safetensors",
     params:
@@ -72,7 +53,7 @@ rule collect_trajectories:
     log:
         "logs/collect_trajectories/{model}/{task}/L{layer}/{split}.log",
     benchmark:
-        "benchmarks/collect_trajectories/{model}/{task}/L{layer}/{split}.tsv"
+        "logs/benchmarks/collect_trajectories/{model}/{task}/L{layer}/{split}.tsv"
     resources:
         mem_mb=24000,
         runtime=240,

@@ -8,7 +8,7 @@ rule prompt_ppl_toxicity:
         raw="resources/datasets/toxicity/raw",
         model=lambda w: model_ref_path(config, config["tasks"]["toxicity"]["ppl_model"]),
     output:
-        "resources/datasets/toxicity/rtp_prompt_ppl.jsonl",
+        PROMPT_PPL,
     params:
         device=config["device"],
         batch_size=32,
@@ -16,7 +16,7 @@ rule prompt_ppl_toxicity:
     log:
         "logs/prompt_ppl_toxicity.log",
     benchmark:
-        "benchmarks/prompt_ppl_toxicity.tsv"
+        "logs/benchmarks/prompt_ppl_toxicity.tsv"
     resources:
         mem_mb=8000,
         runtime=60,

@@ -6,6 +6,8 @@ rule fit_steerer:
     input:
         acts="results/activations/{model}/{task}/L{layer}/{split}.safetensors",
         code=lambda w: [str(p) for p in steerer_source_files(method_spec(w.method)["steerer"])],
+        # Extra fit data (groups, queries, trajectories) of the steerers that require it.
+        extras=learned_extra_files,
     output:
         tensors="results/steerers/{model}/{task}/L{layer}/{method}/{split}.safetensors",
         meta="results/steerers/{model}/{task}/L{layer}/{method}/{split}.json",

@@ -9,7 +9,7 @@ rule tabulate:
         md="results/tables/{task}.md",
         tex="results/tables/{task}.tex",
     params:
-        methods=METHODS,
+        methods=lambda w: methods_of(w.task),
         bootstrap=config["bootstrap"],
         reference=config["reference"],
     log:
@@ -62,7 +62,7 @@ rule plot:
             labels={"task": "{task}", "figure": "{name}"},
         ),
     params:
-        methods=METHODS,
+        methods=lambda w: methods_of(w.task),
         bootstrap=config["bootstrap"],
         reference=config["reference"],
     log:

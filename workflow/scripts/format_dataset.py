@@ -6,6 +6,7 @@ from steerbench.tasks import get_task
 run_script(
     snakemake,
     lambda sm: get_task(sm.params.task).format(
-        sm.input[0], Path(sm.output[0]).parent, seed=sm.params.seed, **sm.params.options
+        sm.input.raw, Path(sm.output[0]).parent, seed=sm.params.seed, **sm.params.options,
+        **({"ppl_path": sm.input.ppl[0]} if sm.input.ppl else {}),
     ),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from safetensors import safe_open
 
@@ -24,6 +25,12 @@ def load_activations(path: str | Path):
     return tensors["pos"], tensors["neg"]
 
 
-def fit_steerer(acts_path: str | Path, steerer: str, params: dict, seed: int, out_path: str | Path) -> None:
+def fit_steerer(acts_path: str | Path, steerer: str, params: dict, seed: int, out_path: str | Path,
+                extra_paths: Sequence[str | Path] = ()) -> None:
+    """Fit `steerer` on one split's activations (plus the extra fit data files some methods
+    need, see steerbench.stages.fit_data) and save it."""
+    from steerbench.stages.fit_data import load_fit_extras
+
     pos, neg = load_activations(acts_path)
-    get_steerer(steerer, **dict(params or {})).fit(pos, neg, seed=seed).save(str(out_path))
+    extra = load_fit_extras(list(extra_paths)) if extra_paths else None
+    get_steerer(steerer, **dict(params or {})).fit(pos, neg, extra, seed=seed).save(str(out_path))

@@ -144,12 +144,13 @@ def response_states(lm, prompts: Sequence[str], responses: Sequence[str], layer:
 RewardFn = Callable[[list[dict], list[str]], list[float]]
 
 
-def similarity_reward(model_path: str | None, device: str) -> RewardFn:
+def similarity_reward(model_path: str | None, device: str, task: str) -> RewardFn:
     """Offline stand-in for a reward model: max cos to a correct (chosen) reference minus
     max cos to an incorrect (rejected) one, with the similarity scorer's embedder."""
     from steerbench.scoring.similarity import load_similarity_model
-    from steerbench.stages.score import similarity_references
+    from steerbench.tasks import get_task
 
+    similarity_references = get_task(task).similarity_references
     embedder = load_similarity_model(model_path, device=single_device(device))
 
     def reward(records: list[dict], responses: list[str]) -> list[float]:
@@ -209,7 +210,7 @@ def collect_trajectories(
     if not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"trajectories.n_samples must be a positive int, got {n_samples!r}")
     records = read_split(split_path, limit)
-    reward_fn = model_reward(reward_model, device) if reward == "model" else similarity_reward(reward_model, device)
+    reward_fn = model_reward(reward_model, device) if reward == "model" else similarity_reward(reward_model, device, task)
     lm = load_steered_model(model_dir, device, dtype)
     t = get_task(task)
     items = t.prompts(records, PromptFormatter(lm, prompt_format))

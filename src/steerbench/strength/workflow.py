@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-EMPTY = {"models": [], "concepts": {}, "steerers": {}, "layers": [], "measurements": []}
+EMPTY = {"models": [], "concepts": {}, "steerers": {}, "layers": [], "measurements": [], "batch_size": 1}
 PER_LAYER = ("curves", "crossent", "mmlu", "presence")
 
 
