@@ -13,7 +13,7 @@ import pytest
 from steerbench.integrity import check_csv_structure, stamp_expected
 from steerbench.io import atomic_dir, read_jsonl, write_jsonl
 from steerbench.runlog import run_script
-from steerbench.stages.score import read_generations
+from steerbench.stages.common import read_generations
 from steerbench.tasks.sources import read_csv
 from steerbench.tasks.truthfulqa import REQUIRED_COLUMNS
 from workflow_utils import REPO
@@ -132,3 +132,25 @@ def test_secrets_from_the_environment_never_reach_the_log(tmp_path, monkeypatch)
     assert "<redacted>" in text and "retry for" in text
     assert "Traceback" in text and "RuntimeError: unexpected failure quoting <redacted>" in text
     assert key not in text
+
+
+def test_score_file_cut_short_never_reaches_a_table_as_full_coverage(tmp_path):
+    from steerbench.results import collect
+
+    path = tmp_path / "scores/quality/m/truthfulqa/L1/CAA/T1/seed0.jsonl"
+    rows = [{"id": f"q{i}", "dist1": 0.5, "error": None} for i in range(8)]
+    write_jsonl(path, stamp_expected(rows))
+    assert set(collect([path])["metric"]) == {"dist1"}  # the count is no metric
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:5]))
+    with pytest.raises(ValueError, match="holds 5 rows but was written with 8"):
+        collect([path])
+
+
+def test_split_file_with_a_duplicated_id_is_rejected(tmp_path):
+    from steerbench.stages.common import read_split
+
+    path = tmp_path / "test.jsonl"
+    write_jsonl(path, [{"id": "a"}, {"id": "b"}, {"id": "a"}])
+    with pytest.raises(ValueError, match="duplicate"):
+        read_split(path)

@@ -17,6 +17,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from steerbench.integrity import EXPECTED, check_expected
 from steerbench.io import read_jsonl
 from steerbench.metrics import scorer_raw_metrics
 
@@ -25,7 +26,7 @@ COLUMNS = ["model", "task", "layer", "method", "T", "seed", "scorer", "id", "met
 # over from the generation row).
 _NON_METRIC_KEYS = {
     "id", "error", "split", "model", "task", "layer", "method", "T", "seed",
-    "prompt", "prompt_text", "generation",
+    "prompt", "prompt_text", "generation", EXPECTED,
 }
 
 
@@ -112,7 +113,8 @@ def read_score_file(path: str | os.PathLike) -> pd.DataFrame:
     """One score file as long rows (one per item and metric), metadata from the path."""
     path = Path(path)
     run = parse_score_path(path)
-    rows = read_jsonl(path)
+    # A score file cut short must not reach a table as full coverage (integrity.stamp_expected).
+    rows = check_expected(read_jsonl(path), path)
     # The file's metrics are every metric key any row has; a row lacking one (a failed
     # item written as just {"id", "error"}) counts as failed for it, not as absent.
     metrics = list(dict.fromkeys(k for row in rows for k in row if k not in _NON_METRIC_KEYS))

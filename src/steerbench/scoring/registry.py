@@ -48,14 +48,9 @@ class ScoreJob:
     models: dict[str, str] = field(default_factory=dict)  # model key -> local path
 
     def generation_rows(self) -> list[dict]:
-        from steerbench.integrity import check_expected
-        from steerbench.io import read_jsonl
+        from steerbench.stages.common import read_generations
 
-        # A file cut short (e.g. at a line boundary) must not pass as full coverage.
-        rows = check_expected(read_jsonl(self.generations), self.generations)
-        if not rows:
-            raise ValueError(f"{self.generations}: no generations; delete it and rerun its generate job")
-        return rows
+        return read_generations(self.generations)
 
     def records(self, limit: int | None = None) -> list[dict]:
         """The records of every eval split, folds in order."""

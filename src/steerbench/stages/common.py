@@ -10,10 +10,21 @@ from steerbench.io import read_jsonl
 
 def read_split(path: str | Path, limit: int | None = None) -> list[dict]:
     """Records of a split file; `limit` keeps the first N (split files are already shuffled)."""
-    records = read_jsonl(path)
+    records = read_jsonl(path, unique=("id",))
     if not records:
         raise ValueError(f"{path}: the split is empty; check the task's source data and its `params` sizes")
     return records[:limit] if limit else records
+
+
+def read_generations(path: str | Path) -> list[dict]:
+    """A generations file's rows, checked against the count it was written with, so a
+    file cut short (e.g. at a line boundary) never scores as full coverage."""
+    from steerbench.integrity import check_expected
+
+    rows = check_expected(read_jsonl(path), path)
+    if not rows:
+        raise ValueError(f"{path}: no generations; delete it and rerun its generate job")
+    return rows
 
 
 def offline_hub() -> None:

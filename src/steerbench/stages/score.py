@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from steerbench.integrity import stamp_expected
 from steerbench.io import write_jsonl
 from steerbench.scoring import check_coverage
 from steerbench.scoring.registry import ScoreJob, get_scorer
@@ -25,7 +26,7 @@ def run_score(job: ScoreJob, out_path: str | Path, min_coverage: float = 0.99) -
     rows = spec.score(job)
     summary = check_coverage(rows, spec.raw_metrics, min_coverage)
     log.info("%s: %s", job.scorer, summary)
-    write_jsonl(out_path, rows)
+    write_jsonl(out_path, stamp_expected(rows))
     return summary
 
 
