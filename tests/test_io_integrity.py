@@ -154,3 +154,12 @@ def test_split_file_with_a_duplicated_id_is_rejected(tmp_path):
     write_jsonl(path, [{"id": "a"}, {"id": "b"}, {"id": "a"}])
     with pytest.raises(ValueError, match="duplicate"):
         read_split(path)
+
+
+def test_jigsaw_csv_with_unterminated_quote_fails(tmp_path):
+    from steerbench.tasks.toxicity import read_jigsaw_source
+
+    path = tmp_path / "train.csv"
+    path.write_text('id,comment_text,toxicity\n1,"fine text,0.1\n2,other text,0.9\n3,more,0.2\n')
+    with pytest.raises(ValueError, match="train.csv"):
+        read_jigsaw_source(path, "tasks.toxicity.source.jigsaw")

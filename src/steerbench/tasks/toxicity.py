@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from steerbench.integrity import check_csv_structure
 from steerbench.io import atomic_path, write_jsonl
 from steerbench.tasks.base import PAPER_SAMPLING, Formatter, Task
 from steerbench.tasks.sources import (
@@ -84,6 +85,8 @@ def read_jigsaw_source(path: Path, where: str) -> pd.DataFrame:
             data = read_zip_member(path, "all_data.csv")
         source: Any = io.BytesIO(data)
     else:
+        # pandas merges rows across an unterminated quote without a word: parse strictly first.
+        check_csv_structure(path, where)
         source = path
     try:
         df = pd.read_csv(source, encoding="utf-8-sig", keep_default_na=False, dtype=str)
