@@ -161,5 +161,5 @@ def test_jigsaw_csv_with_unterminated_quote_fails(tmp_path):
 
     path = tmp_path / "train.csv"
     path.write_text('id,comment_text,toxicity\n1,"fine text,0.1\n2,other text,0.9\n3,more,0.2\n')
-    with pytest.raises(ValueError, match="train.csv"):
+    with pytest.raises(ValueError, match=r"train.csv:2: broken CSV"):
         read_jigsaw_source(path, "tasks.toxicity.source.jigsaw")

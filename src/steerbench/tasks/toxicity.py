@@ -86,7 +86,7 @@ def read_jigsaw_source(path: Path, where: str) -> pd.DataFrame:
         source: Any = io.BytesIO(data)
     else:
         # pandas merges rows across an unterminated quote without a word: parse strictly first.
-        check_csv_structure(path, where)
+        check_csv_structure(path, f"{where}: {path}")
         source = path
     try:
         df = pd.read_csv(source, encoding="utf-8-sig", keep_default_na=False, dtype=str)
