@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import inspect
 import logging
-import sys
 from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+
+from steerbench.progress import Progress
 
 log = logging.getLogger(__name__)
 
 
-def progress(total: int, desc: str, unit: str = "it") -> tqdm:
-    """A tqdm bar on stderr, silent when stderr is not a terminal (logs, Snakemake jobs)."""
-    return tqdm(total=total, desc=desc, unit=unit, disable=not sys.stderr.isatty(), leave=False)
+def progress(total: int, desc: str, unit: str = "it") -> Progress:
+    """A tqdm bar on a terminal, progress lines in a log (steerbench.progress)."""
+    return Progress(total, desc, unit)
 
 
 def check_batch_size(batch_size: int) -> None:

@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from steerbench.progress import Progress
 from steerbench.steerers.base import Steerer
 from steerbench.steerers.training import (
-    Progress,
     angle_between,
     check_groups,
     check_state,

@@ -16,13 +16,12 @@ Jacobian of the normalisation, (I - x^ x^T) / |x|. No autograd at steer time.
 from __future__ import annotations
 
 import math
-import sys
 from typing import Callable
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
+from steerbench.progress import progress_iter
 from steerbench.steerers import rff as rff_mod
 from steerbench.steerers import sketch
 from steerbench.steerers.base import Steerer
@@ -110,7 +109,7 @@ class KernelFieldSteerer(Steerer):
     def _in_row_blocks(self, pos: Tensor, neg: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
         """fn over the fitting rows (pos first, float32) in blocks of _CHUNK, stacked."""
         X = torch.cat([pos, neg]).float()
-        blocks = tqdm(X.split(_CHUNK), desc=f"{self.name} features", disable=not sys.stderr.isatty())
+        blocks = progress_iter(X.split(_CHUNK), f"{self.name} features", unit="block")
         return torch.cat([fn(block) for block in blocks])
 
     # the barrier function and its field -------------------------------------

@@ -32,9 +32,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from steerbench.progress import Progress
 from steerbench.steerers.base import Steerer
 from steerbench.steerers.training import (
-    Progress,
     check_groups,
     check_state,
     n_batches,

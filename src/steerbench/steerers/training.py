@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import sys
-import time
 from typing import Callable, Iterator, Mapping
 
 import torch
@@ -22,7 +20,6 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 # A log line at most this often when stderr is not a terminal (Snakemake logs).
-LOG_EVERY_S = 5.0
 
 
 def training_device(name: str) -> torch.device:
@@ -58,38 +55,6 @@ def seeded_training(seed: int, device: torch.device) -> Iterator[torch.Generator
                 yield torch.Generator().manual_seed(seed)
         finally:
             torch.use_deterministic_algorithms(was_det, warn_only=was_warn)
-
-
-class Progress:
-    """Training progress on stderr: a tqdm bar on a terminal, else one line every
-    LOG_EVERY_S seconds (and a last one), so a long fit in a Snakemake log shows it lives."""
-
-    def __init__(self, total: int, desc: str) -> None:
-        self.total, self.desc, self.done = int(total), desc, 0
-        self.bar = None
-        if sys.stderr.isatty():
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=self.total, desc=desc, unit="step", file=sys.stderr, leave=False)
-        self.start = self.last = time.monotonic()
-
-    def update(self, n: int = 1, **info: float) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-            if info:
-                self.bar.set_postfix({k: f"{v:.4g}" for k, v in info.items()})
-            return
-        now = time.monotonic()
-        if now - self.last >= LOG_EVERY_S or self.done >= self.total:
-            self.last = now
-            extra = "".join(f" {k}={v:.4g}" for k, v in info.items())
-            print(f"{self.desc}: step {self.done}/{self.total} ({now - self.start:.0f}s){extra}",
-                  file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def linear_warmup_decay(total_steps: int, warmup_steps: int) -> Callable[[int], float]:

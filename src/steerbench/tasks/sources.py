@@ -99,10 +99,10 @@ def read_rows(path: str | os.PathLike) -> list[dict]:
 
 
 def progress(iterable: Iterable, desc: str, total: int | None = None) -> Iterable:
-    """A tqdm bar for long conversions, silent when stderr is not a terminal (logs)."""
-    from tqdm.auto import tqdm
+    """`iterable` with progress for long conversions (a bar, or lines in a log)."""
+    from steerbench.progress import progress_iter
 
-    return tqdm(iterable, desc=desc, total=total, disable=not sys.stderr.isatty())
+    return progress_iter(iterable, desc, total, unit="row")
 
 
 def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
