@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -44,6 +45,15 @@ def test_tables_have_every_method_with_finite_numbers(demo_run):
             assert method in md
     plots = list((demo_run / "results" / "plots" / "truthfulqa").glob("*.png"))
     assert plots and all(p.stat().st_size > 1000 for p in plots)
+
+
+def test_long_stages_log_progress_lines(demo_run):
+    """A job log shows how far its stage got (no terminal: lines, not a silent bar)."""
+    line = re.compile(r"^\S.*: \d+/\d+ \w+ \(\d+%\), [0-9.e+-]+ \w+/s, (ETA|done in) \d+:\d\d", re.M)
+    for stage in ("extract_activations", "generate"):
+        logs = list((demo_run / "logs" / stage).rglob("*.log"))
+        assert logs, stage
+        assert all(line.search(p.read_text()) for p in logs), stage
 
 
 def test_rerun_does_nothing(demo_run):
