@@ -20,25 +20,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 import torch  # noqa: E402
+from lm import default_model  # noqa: E402
 
 from steerbench.io import read_jsonl, write_jsonl  # noqa: E402
 
 METHODS = [("NoSteer", {}, 0.0), ("CAA", {}, 1.0), ("HPR", {"device": "cpu"}, 1.0),
            ("RE-Control", {"device": "cpu"}, 1.0), ("TruthFlow", {"device": "cpu"}, 1.5)]
-
-
-def default_model() -> Path:
-    from steerbench.lm.convert import convert_gguf, smollm2_gguf_path
-
-    cached = REPO / ".cache" / "test-models" / "smollm2-135m-instruct-f32"
-    if (cached / "config.json").exists():
-        return cached
-    out = REPO / ".cache" / "benchmarks" / "smollm2-135m-instruct-f32"
-    if not (out / "config.json").exists():
-        convert_gguf(smollm2_gguf_path(), out)
-    return out
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,7 +31,8 @@ from steerbench.lm.convert import convert_gguf, smollm2_gguf_path  # noqa: E402
 
 # --------------------------------------------------------------------- inputs
 def default_model() -> Path:
-    cached = REPO / ".cache" / "test-models" / "smollm2-135m-instruct-f32"
+    """The test suite's converted SmolLM2 (STEERBENCH_TEST_CACHE), else one converted here once."""
+    cached = Path(os.environ.get("STEERBENCH_TEST_CACHE", REPO / ".cache" / "test-models")) / "smollm2-135m-instruct-f32"
     if (cached / "config.json").exists():
         return cached
     out = REPO / ".cache" / "benchmarks" / "smollm2-135m-instruct-f32"

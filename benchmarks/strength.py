@@ -13,7 +13,6 @@ seconds. On a shared machine use `--clock cpu --threads 1` (process CPU seconds)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from lm import default_model  # noqa: E402
 
 from steerbench.lm import load_model  # noqa: E402
 from steerbench.lm.batching import encode  # noqa: E402
@@ -29,18 +31,6 @@ from steerbench.strength.curves import next_token_probs  # noqa: E402
 
 CONTEXTS = ["I think that", "Today I went to the", "The weather this morning was", "My neighbour told me",
             "When I opened the door,", "The best way to describe it is", "After dinner we", "The letter said"]
-
-
-def default_model() -> Path:
-    cached = Path(os.environ.get("STEERBENCH_TEST_CACHE", REPO / ".cache" / "test-models")) / "smollm2-135m-instruct"
-    if (cached / "config.json").exists():
-        return cached
-    from steerbench.lm.convert import convert_gguf, smollm2_gguf_path
-
-    out = REPO / ".cache" / "benchmarks" / "smollm2-135m-instruct"
-    if not (out / "config.json").exists():
-        convert_gguf(smollm2_gguf_path(), out)
-    return out
 
 
 def timed(fn, clock: str, repeats: int) -> tuple[float, object]:
