@@ -160,7 +160,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes (d=1024, 600+700 and 2000+2000)")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (d=64, 60+70), seconds: CI runs it so an import break shows")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--methods", default=",".join(available_steerers()))
+    # Steerers that need extra fit data (the learned baselines) have their own script,
+    # benchmarks/learned.py.
+    ap.add_argument("--methods", default=",".join(n for n in available_steerers() if not get_steerer(n).requires))
     ap.add_argument("--repeat", type=int, default=1,
                     help="time every fit (and the baseline's parts) this many times, report the fastest")
     ap.add_argument("--no-baseline", action="store_true", help="skip the scikit-learn baseline")
