@@ -48,6 +48,8 @@ rule strength_vectors:
     threads: config["threads"]
     log:
         "logs/strength_vectors/{model}/{concept}.log",
+    benchmark:
+        "logs/benchmarks/strength_vectors/{model}/{concept}.tsv",
     resources:
         mem_mb=24000,
         runtime=60,
@@ -71,6 +73,8 @@ rule strength_logodds:
     threads: config["threads"]
     log:
         "logs/strength_logodds/{model}/{concept}.log",
+    benchmark:
+        "logs/benchmarks/strength_logodds/{model}/{concept}.tsv",
     resources:
         mem_mb=24000,
         runtime=60,
@@ -93,6 +97,8 @@ rule strength_curves:
     threads: config["threads"]
     log:
         "logs/strength_curves/{model}/{concept}/{strength_steerer}/L{layer}.log",
+    benchmark:
+        "logs/benchmarks/strength_curves/{model}/{concept}/{strength_steerer}/L{layer}.tsv",
     resources:
         mem_mb=24000,
         runtime=120,
@@ -116,6 +122,8 @@ rule strength_crossent:
     threads: config["threads"]
     log:
         "logs/strength_crossent/{model}/{concept}/{strength_steerer}/L{layer}.log",
+    benchmark:
+        "logs/benchmarks/strength_crossent/{model}/{concept}/{strength_steerer}/L{layer}.tsv",
     resources:
         mem_mb=24000,
         runtime=240,
@@ -137,6 +145,8 @@ rule strength_mmlu:
     threads: config["threads"]
     log:
         "logs/strength_mmlu/{model}/{concept}/{strength_steerer}/L{layer}.log",
+    benchmark:
+        "logs/benchmarks/strength_mmlu/{model}/{concept}/{strength_steerer}/L{layer}.tsv",
     resources:
         mem_mb=24000,
         runtime=480,
@@ -168,6 +178,8 @@ rule strength_presence:
     threads: config["threads"]
     log:
         "logs/strength_presence/{model}/{concept}/{strength_steerer}/L{layer}.log",
+    benchmark:
+        "logs/benchmarks/strength_presence/{model}/{concept}/{strength_steerer}/L{layer}.tsv",
     resources:
         mem_mb=24000,
         runtime=240,
@@ -189,6 +201,8 @@ rule strength_plots:
         directory("results/plots/strength/{model}/{concept}/{strength_steerer}"),
     log:
         "logs/strength_plots/{model}/{concept}/{strength_steerer}.log",
+    benchmark:
+        "logs/benchmarks/strength_plots/{model}/{concept}/{strength_steerer}.tsv",
     conda:
         ENV
     script:
