@@ -40,7 +40,7 @@ def test_defaults_are_filled_from_the_specs():
     assert cfg["scorers"]["quality"] == {"model": "smollm2", "batch_size": 8, "max_length": 1024}
     assert cfg["reference"] == "NoSteer" and cfg["plugins"] == []
     # A scorer without a config block still gets its defaults.
-    assert scorer_settings(cfg, "mc") == {"batch_size": 8}
+    assert scorer_settings(cfg, "mc") == {"batch_size": 8, "pairs": "official"}
     check_config(cfg)
 
 

@@ -63,7 +63,7 @@ def test_collect_rejects_bad_values_and_duplicates(tmp_path):
     with pytest.raises(ValueError, match="must be numbers or null"):
         collect([p])
     write_jsonl(p, [{"id": "a", "reward": 1.0, "error": None}, {"id": "a", "reward": 2.0, "error": None}])
-    with pytest.raises(ValueError, match="duplicate score rows"):
+    with pytest.raises(ValueError, match=r"seed0.jsonl:2: duplicate"):  # named by file and line
         collect([p])
     write_jsonl(p, [{"reward": 1.0, "error": None}])
     with pytest.raises(ValueError, match="no 'id'"):
