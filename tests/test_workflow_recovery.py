@@ -26,8 +26,9 @@ KILL_DURING = ("extract_activations", "fit_steerer", "generate", "score_quality"
 def _tiny_workdir(path: Path, model_dir: Path) -> Path:
     wd = make_workdir(path)
     demo = yaml.safe_load((wd / "config" / "config.yaml").read_text())
+    # Without the demo's strength analysis: it would double the run's time and add no stage kind.
     cfg = {
-        **demo,
+        **{k: v for k, v in demo.items() if k != "strength"},
         "models": {"smollm2": {"path": str(model_dir), "layers": [13], "dtype": "float32", "batch_size": 4}},
         "tasks": {"ultrafeedback": {**demo["tasks"]["ultrafeedback"],
                                     "params": {"n_train": 8, "n_val": 2, "n_test": 4},
