@@ -13,6 +13,16 @@ from pathlib import Path
 from steerbench.io import atomic_dir
 
 
+def offline_hub() -> None:
+    """Forbid hub downloads in this process, unless its environment already decided.
+
+    Compute nodes often have no internet: a stray download would hang or fail late. Only
+    download rules (run on the login node) may reach the hub.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
 def download_model(repo_id: str, out_dir: str | Path, revision: str | None = None) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError

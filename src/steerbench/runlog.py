@@ -105,10 +105,10 @@ def run_script(snakemake: Any, main: Callable[[Any], None]) -> None:
     threads = int(getattr(snakemake, "threads", 1) or 1)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # Only download rules (run on the login node) may reach the hub; compute nodes often
-    # have no internet and a stray download would hang or fail late.
     if not str(snakemake.rule).startswith("download_"):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from steerbench.hub import offline_hub
+
+        offline_hub()
     job_id = os.environ.get("SLURM_JOB_ID")
     if job_id:
         print(f"SLURM_JOB_ID={job_id}", flush=True)

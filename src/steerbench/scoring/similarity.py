@@ -37,7 +37,9 @@ def default_similarity_model_path() -> Path:
 
 def load_similarity_model(path: str | os.PathLike | None = None, device: str = "cpu"):
     """A SentenceTransformer loaded from a local folder, never from the hub."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from steerbench.hub import offline_hub
+
+    offline_hub()
     from sentence_transformers import SentenceTransformer
 
     path = Path(path) if path is not None else default_similarity_model_path()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from steerbench.io import read_jsonl
@@ -27,12 +26,6 @@ def read_generations(path: str | Path) -> list[dict]:
     return rows
 
 
-def offline_hub() -> None:
-    # Compute nodes often have no internet: never let a GPU job reach for the hub.
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-
-
 def single_device(device: str = "auto") -> str:
     """A concrete device for models that run on one device ('auto': the GPU if there is one)."""
     from steerbench.lm.model import resolve_device
@@ -42,7 +35,9 @@ def single_device(device: str = "auto") -> str:
 
 
 def load_steered_model(model_dir: str | Path, device: str = "auto", dtype: str = "auto"):
-    offline_hub()
+    from steerbench.hub import offline_hub
     from steerbench.lm import load_model
+
+    offline_hub()
 
     return load_model(str(model_dir), dtype=dtype, device=device)
