@@ -159,8 +159,3 @@ def collect(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
             f"(or two paths parse to the same run); fix the scorer output"
         )
     return df.astype({"layer": int, "seed": int, "T": float, "value": float})
-
-
-def count_prompts(df: pd.DataFrame) -> int:
-    """Number of distinct evaluation items (prompts) in a collected table."""
-    return int(df["id"].nunique())

@@ -232,8 +232,3 @@ def _line_search(ys: Tensor, z: Tensor, u: Tensor, w: Tensor, dw: Tensor, lam: f
         if t < 1e-12:
             return None
     return t
-
-
-def predict_logit(X: Tensor, coef: Tensor, intercept: Tensor) -> Tensor:
-    """Decision values X @ coef + intercept in X's dtype."""
-    return X @ coef.to(X.dtype) + intercept.to(X.dtype)
