@@ -89,6 +89,7 @@ def test_metric_registry_directions_and_headlines():
     assert get_metric("true_info").higher_is_better
     assert headline_metric("truthfulqa", {"sim_acc", "ppl", "true_info"}) == "true_info"
     assert headline_metric("truthfulqa", {"sim_acc", "ppl"}) == "sim_acc"
+    assert headline_metric("truthfulqa", {"mc1", "mc2"}) == "mc1"  # an MC-only run leads with MC1
     assert headline_metric("toxicity", {"toxicity_open", "ppl"}) == "toxicity_open"
     with pytest.raises(ValueError, match="known metrics"):
         get_metric("bleu")

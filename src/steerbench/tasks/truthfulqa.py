@@ -91,7 +91,8 @@ class TruthfulQA(Task):
     fit_splits = ["fold0", "fold1"]
     eval_plan = [("fold0", "fold1"), ("fold1", "fold0")]
     kind = "truthfulness"
-    headline = ("true_info", "sim_acc", "mc2", "mc1")
+    # MC1 (one true answer) before MC2: the number TruthfulQA's multiple-choice results lead with.
+    headline = ("true_info", "sim_acc", "mc1", "mc2")
 
     def similarity_references(self, records: list[dict]) -> tuple[list[dict], bool]:
         """The records as they are, plus TruthfulQA's "I have no comment." as a correct answer."""
