@@ -9,6 +9,7 @@ from transformers import AutoTokenizer
 from steerbench.lm import extract_activations, format_prompt, generate, load_model
 from steerbench.lm.generate import trim_at_stop
 from steerbench.lm.testing import tiny_lm
+from support.oracle_hooks import oracle_steering
 
 PROMPTS = [
     "The quick brown fox jumps over the lazy dog and then",
@@ -193,38 +194,9 @@ def linear(lm, positions: str, seed: int, scale: float = 0.5) -> Linear:
 
 
 def oracle_generate(lm, prompt: str, steerers: dict, T: float, max_new_tokens: int) -> str:
-    """One unpadded prompt, hooks written out from the policy definitions: at the first forward
-    (prefill) "last" edits the last position, "all" every position, "prompt" adds to every
-    position the edit of the last one; later forwards edit their one new token unless "prompt"."""
-    handles = []
-
-    def make(s):
-        state = {"prefill": True}
-
-        def hook(module, args, output):
-            h = output[0] if isinstance(output, tuple) else output
-            h = h.clone()
-            if state["prefill"]:
-                state["prefill"] = False
-                if s.positions == "last":
-                    h[:, -1] = s.steer(h[:, -1], T)
-                elif s.positions == "all":
-                    h = s.steer(h, T)
-                else:
-                    h = h + (s.steer(h[:, -1], T) - h[:, -1])[:, None, :]
-            elif s.positions != "prompt":
-                h = s.steer(h, T)
-            return (h, *output[1:]) if isinstance(output, tuple) else h
-
-        return hook
-
-    for layer, s in steerers.items():
-        handles.append(lm.layers[layer].register_forward_hook(make(s)))
-    try:
+    """One unpadded prompt under the oracle hooks (tests/support/oracle_hooks.py)."""
+    with oracle_steering(lm, steerers, T):
         return plain_generate(lm, prompt, max_new_tokens)
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 @pytest.mark.parametrize("positions", ["last", "prompt", "all"])

@@ -9,6 +9,7 @@ from transformers import AutoTokenizer
 from steerbench.lm import loglikelihood
 from steerbench.lm.hooks import steering
 from steerbench.lm.testing import tiny_lm
+from support.oracle_hooks import oracle_steering
 
 CONTEXTS = ["Q: What colour is the sky?\nA:", "Q: Name a fruit.\nA:", "Hello", "Q: What colour is the sky?\nA:"]
 CONTINUATIONS = [" Blue.", " An apple, or perhaps a pear.", " world", " Green, obviously."]
@@ -143,42 +144,15 @@ def linear(lm, positions: str, seed: int) -> Linear:
 
 
 def oracle_decoding(lm, ctx: str, cont: str, steerers: dict, T: float) -> float:
-    """Token-by-token decoding with hooks written from the policy definitions (see
-    test_lm_generate.oracle_generate): the context is the prompt, each fed token a step."""
+    """Token-by-token decoding under the oracle hooks (tests/support/oracle_hooks.py): the
+    context is the prompt, each fed token a step."""
     c, x = ids_of(lm, ctx, cont)
-    handles = []
-
-    def make(s):
-        state = {"prefill": True}
-
-        def hook(module, args, output):
-            h = (output[0] if isinstance(output, tuple) else output).clone()
-            if state["prefill"]:
-                state["prefill"] = False
-                if s.positions == "last":
-                    h[:, -1] = s.steer(h[:, -1], T)
-                elif s.positions == "all":
-                    h = s.steer(h, T)
-                else:
-                    h = h + (s.steer(h[:, -1], T) - h[:, -1])[:, None, :]
-            elif s.positions != "prompt":
-                h = s.steer(h, T)
-            return (h, *output[1:]) if isinstance(output, tuple) else h
-
-        return hook
-
-    for layer, s in steerers.items():
-        handles.append(lm.layers[layer].register_forward_hook(make(s)))
     total = 0.0
-    try:
-        with torch.no_grad():
-            out = lm.model(torch.tensor([c]), use_cache=True)
-            for t in x:
-                total += float(torch.log_softmax(out.logits[0, -1].float(), -1)[t])
-                out = lm.model(torch.tensor([[t]]), past_key_values=out.past_key_values, use_cache=True)
-    finally:
-        for handle in handles:
-            handle.remove()
+    with oracle_steering(lm, steerers, T), torch.no_grad():
+        out = lm.model(torch.tensor([c]), use_cache=True)
+        for t in x:
+            total += float(torch.log_softmax(out.logits[0, -1].float(), -1)[t])
+            out = lm.model(torch.tensor([[t]]), past_key_values=out.past_key_values, use_cache=True)
     return total
 
 
