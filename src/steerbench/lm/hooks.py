@@ -28,6 +28,21 @@ def hidden_of(output) -> Tensor:
     return output[0] if isinstance(output, tuple) else output
 
 
+def with_hidden(output, h: Tensor):
+    """The layer's output with its hidden states replaced by `h` (tuple outputs keep the rest)."""
+    return (h, *output[1:]) if isinstance(output, tuple) else h
+
+
+@contextlib.contextmanager
+def hooked(layer: nn.Module, hook) -> Iterator[None]:
+    """`hook` registered as `layer`'s forward hook while inside; removed on exit, also on errors."""
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 @contextlib.contextmanager
 def capture_last_token(layers: nn.ModuleList, indices: list[int], sink: dict[int, Tensor]) -> Iterator[None]:
     """Store each layer's output at position -1 (float32 CPU) in `sink`; stop after the deepest.
@@ -124,13 +139,7 @@ def steering(
             return output
         if h.requires_grad:
             h = h.clone()
-        h = _edit(h, steerer, T, *where)
-        if isinstance(output, tuple):
-            return (h, *output[1:])
-        return h
+        return with_hidden(output, _edit(h, steerer, T, *where))
 
-    handle = layer.register_forward_hook(hook)
-    try:
+    with hooked(layer, hook):
         yield
-    finally:
-        handle.remove()

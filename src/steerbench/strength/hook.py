@@ -15,7 +15,7 @@ from typing import Iterator
 import torch
 from torch import Tensor, nn
 
-from steerbench.lm.hooks import hidden_of
+from steerbench.lm.hooks import hidden_of, hooked, with_hidden
 from steerbench.steerers.vector import VectorSteerer
 
 
@@ -73,13 +73,7 @@ def alpha_steering(layer: nn.Module, steerer, alphas: Tensor, mask: Tensor | Non
             positions = mask.to(device=h.device).bool()
         else:
             positions = torch.ones(h.shape[:2], dtype=torch.bool, device=h.device)
-        h = steer_hidden(h, steerer, alphas.to(h.device), positions)
-        if isinstance(output, tuple):
-            return (h, *output[1:])
-        return h
+        return with_hidden(output, steer_hidden(h, steerer, alphas.to(h.device), positions))
 
-    handle = layer.register_forward_hook(hook)
-    try:
+    with hooked(layer, hook):
         yield
-    finally:
-        handle.remove()
