@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +41,6 @@ from steerbench.steerers.base import Steerer
 from steerbench.steerers.training import (
     angle_between,
     check_groups,
-    check_state,
     linear_warmup_decay,
     n_batches,
     prefixed_state,
@@ -50,6 +48,7 @@ from steerbench.steerers.training import (
     run_network,
     seeded_training,
     skeleton,
+    TrainedNetwork,
     training_device,
 )
 
@@ -98,8 +97,9 @@ def rotate_towards_reflection(x: Tensor, w: Tensor, gamma1: Tensor) -> Tensor:
     return torch.where(ok, norm * (torch.cos(g) * u + torch.sin(g) * e), x)
 
 
-class HPR(Steerer):
+class HPR(TrainedNetwork, Steerer):
     name = "HPR"
+    network_prefix = "net"
     requires = ("pos_group", "neg_group")
     # The official generation mode edits the last position of every forward pass.
     positions = "last"
@@ -210,13 +210,3 @@ class HPR(Steerer):
         theta = run_network(self.skeleton(), "net", s, rows)[1]
         out[negative] = rotate_towards_reflection(rows, w, T * theta)
         return out
-
-    # ------------------------------------------------------------ persistence
-    def metadata(self) -> dict[str, Any]:
-        return {**super().metadata(), "training": self.history}
-
-    def _restore(self, meta: dict[str, Any], tensors: dict[str, Tensor]) -> None:
-        super()._restore(meta, tensors)
-        self.history = list(meta.get("training", []))
-        self._net = None
-        check_state(self.name, "net", self.skeleton(), self.state)

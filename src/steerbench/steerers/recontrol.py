@@ -27,7 +27,6 @@ Extra fit data (`requires`), one row per state:
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -36,11 +35,11 @@ from steerbench.progress import Progress
 from steerbench.steerers.base import Steerer
 from steerbench.steerers.training import (
     check_groups,
-    check_state,
     n_batches,
     prefixed_state,
     seeded_training,
     skeleton,
+    TrainedNetwork,
     training_device,
 )
 
@@ -84,8 +83,9 @@ def trajectory_layout(method: str, episode: Tensor, step: Tensor, rewards: Tenso
     return order, ep, last, rw[last]
 
 
-class REControl(Steerer):
+class REControl(TrainedNetwork, Steerer):
     name = "RE-Control"
+    network_prefix = "value"
     requires = ("traj_states", "traj_rewards", "traj_episode", "traj_step")
     positions = "all"
 
@@ -166,17 +166,11 @@ class REControl(Steerer):
         """V(h) for rows of h [N, d] (float32)."""
         return value_and_grad(self._tensors(h.device, torch.float32), h.float())[0]
 
+    def skeleton(self) -> ValueNet:
+        return skeleton(lambda: ValueNet(self.d, self.width))
+
     def _steer(self, x: Tensor, T: float, s: dict[str, Tensor]) -> Tensor:
         lr = T * self.hyperparams["step"]
         for _ in range(self.hyperparams["n_steps"]):
             x = x + lr * value_and_grad(s, x)[1]
         return x
-
-    # ------------------------------------------------------------ persistence
-    def metadata(self) -> dict[str, Any]:
-        return {**super().metadata(), "training": self.history}
-
-    def _restore(self, meta: dict[str, Any], tensors: dict[str, Tensor]) -> None:
-        super()._restore(meta, tensors)
-        self.history = list(meta.get("training", []))
-        check_state(self.name, "value", skeleton(lambda: ValueNet(self.d, self.width)), self.state)

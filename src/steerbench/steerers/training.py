@@ -139,3 +139,23 @@ def angle_between(a: Tensor, b: Tensor, eps: float = 1e-7) -> Tensor:
 
 def n_batches(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
+
+
+class TrainedNetwork:
+    """Mixin for a steerer with one trained network (put it before Steerer in the bases):
+    the per-epoch training log goes into the JSON, and a loaded file's tensors are checked
+    against the network its hyperparameters build (`skeleton()`, state keys `prefix.*`)."""
+
+    network_prefix: str
+
+    def skeleton(self) -> nn.Module:
+        raise NotImplementedError(f"{type(self).__name__} must define skeleton()")
+
+    def metadata(self) -> dict:
+        return {**super().metadata(), "training": self.history}
+
+    def _restore(self, meta: dict, tensors: dict[str, Tensor]) -> None:
+        super()._restore(meta, tensors)
+        self.history = list(meta.get("training", []))
+        self._net = None
+        check_state(self.name, self.network_prefix, self.skeleton(), self.state)

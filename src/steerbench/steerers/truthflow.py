@@ -38,13 +38,13 @@ from steerbench.progress import Progress
 from steerbench.steerers.base import Steerer
 from steerbench.steerers.training import (
     check_groups,
-    check_state,
     n_batches,
     prefixed_state,
     rows_by_group,
     run_network,
     seeded_training,
     skeleton,
+    TrainedNetwork,
     training_device,
 )
 
@@ -119,8 +119,9 @@ def flow_pairs(queries: Tensor, pos: Tensor, neg: Tensor, pos_group: Tensor, neg
     return x0, x1
 
 
-class TruthFlow(Steerer):
+class TruthFlow(TrainedNetwork, Steerer):
     name = "TruthFlow"
+    network_prefix = "flow"
     requires = ("queries", "pos_group", "neg_group")
     positions = "prompt"
 
@@ -230,13 +231,7 @@ class TruthFlow(Steerer):
         return x + T * ((end @ basis.T) @ basis)
 
     # ------------------------------------------------------------ persistence
-    def metadata(self) -> dict[str, Any]:
-        return {**super().metadata(), "training": self.history}
-
     def _restore(self, meta: dict[str, Any], tensors: dict[str, Tensor]) -> None:
         super()._restore(meta, tensors)
-        self.history = list(meta.get("training", []))
-        self._net = None
-        check_state(self.name, "flow", self.skeleton(), self.state)
         if "basis" not in self.state or self.state["basis"].shape[-1] != self.d:
             raise ValueError("TruthFlow: the saved file lacks its truthful subspace `basis`; refit the steerer")
