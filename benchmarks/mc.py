@@ -107,6 +107,8 @@ def main() -> None:
     ap.add_argument("--official-python", default=None, help="python of an environment with the official code's deps")
     ap.add_argument("--official-src", default=None, help="the official repository's src/ folder")
     ap.add_argument("--smoke", action="store_true", help="a tiny random model and 4 questions: runs in seconds")
+    ap.add_argument("--unsteered-only", action="store_true",
+                    help="skip the steered run (the fidelity check compares unsteered MC1 only)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if not args.data.exists():
@@ -125,6 +127,8 @@ def main() -> None:
     pair = official_pairs(lm.tokenizer)
     v = torch.randn(lm.hidden_size, generator=torch.Generator().manual_seed(0))
     methods = {"NoSteer": {}, "vector, T=1": {"steerer": AddVector(v / v.norm() * 4), "layer": args.layer, "T": 1.0}}
+    if args.unsteered_only:
+        del methods["vector, T=1"]
     print(f"# {model.name if hasattr(model, 'name') else model}, CPU float32, {torch.get_num_threads()} threads; "
           f"{n} questions, batch {args.batch_size}")
     print("\n| run | scores | pairs scored | seconds | MC1 | MC2 |")
