@@ -208,6 +208,9 @@ def check_config(config: dict) -> None:
     reference = config.get("reference", "NoSteer")
     if "reward" in used and reference not in config["methods"]:
         raise ConfigError(f"the reward scorer's win-rate needs the reference method {reference!r} in `methods`")
+    from steerbench.param_checks import check_multilayer
+
+    check_multilayer(config)  # methods.<id>.layers, per-layer params, tasks.<task>.models
 
 
 def _registered():

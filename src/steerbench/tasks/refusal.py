@@ -119,6 +119,21 @@ class Refusal(Task):
     fit_splits = ["fit"]
     eval_plan = [("fit", s) for s in EVAL_SETS]
     groups = GROUPS
+    kind = "refusal"
+    # The AlphaSteer papers' summary numbers: mean DSR over the attack sets, then utility.
+    headline = ("avg_safety", "avg_utility")
+
+    # The tables' layout (steerbench.tables_refusal): per-item refusal / correctness rows
+    # become one column per eval set, plus Avg Safety and Avg Utility.
+    def table_scores(self, df):
+        from steerbench.tables_refusal import expand_scores
+
+        return expand_scores(df)
+
+    def table_aggregates(self, summary, df, reference: str, n_boot: int, seed: int):
+        from steerbench.tables_refusal import add_averages
+
+        return add_averages(summary, df, reference=reference, n_boot=n_boot, seed=seed)
 
     @property
     def generation(self) -> dict[str, Any]:
