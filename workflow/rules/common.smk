@@ -90,11 +90,18 @@ def run_combinations(task):
     """(model, layer, method, T, seed) of every generation run of a task. A multi-layer
     method (methods.<id>.layers) runs once per model, under its first layer."""
     for model in models_of(task):
-        for method in methods_of(task):
-            for layer in ([method_layers(method)[0]] if method_layers(method) else layers_of(model)):
+        for layer in layers_of(model):
+            for method in methods_of(task):
+                if method_layers(method):
+                    continue
                 for T in T_values(method):
                     for seed in SEEDS:
                         yield model, layer, method, T, seed
+        for method in methods_of(task):
+            if method_layers(method):
+                for T in T_values(method):
+                    for seed in SEEDS:
+                        yield model, method_layers(method)[0], method, T, seed
 
 
 def score_files(task):
