@@ -20,7 +20,8 @@ def _demo() -> dict:
 
 def test_every_builtin_scorer_is_registered_with_its_facts():
     specs = scorers()
-    assert set(specs) == {"judge", "mc", "similarity", "reward", "perspective", "toxicity_open", "quality"}
+    assert set(specs) == {"judge", "mc", "similarity", "reward", "perspective", "toxicity_open", "quality", "refusal",
+                          "math_accuracy"}
     assert specs["mc"].one_seed and not specs["quality"].one_seed
     assert specs["perspective"].rate_limit == "perspective_api" and not specs["perspective"].gpu
     assert specs["judge"].model_keys == ("truth_model", "info_model")

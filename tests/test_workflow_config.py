@@ -22,9 +22,11 @@ def test_demo_dry_run_plans_every_stage(demo_dir):
                  "score_toxicity_open", "train_toxicity_classifier", "tabulate", "summary_table", "plot"):
         assert jobs.get(rule, 0) >= 1, f"{rule} missing from the demo DAG: {jobs}"
     # 3 tasks x 4 methods x 1 T x 1 seed generations; TruthfulQA fits each fold separately.
-    assert jobs["generate"] == 12
-    assert jobs["fit_steerer"] == 4 * (2 + 1 + 1)
-    assert jobs["tabulate"] == 3
+    # Refusal: NoSteer, CAA (one layer) and AlphaSteer, DynamicAlphaSteer (multi-layer).
+    assert jobs["generate"] == 12 + 4
+    assert jobs["fit_steerer"] == 4 * (2 + 1 + 1) + 2
+    assert jobs["fit_steerer_layers"] == 2 and jobs["extract_activations_layers"] == 1
+    assert jobs["tabulate"] == 4
 
 
 def test_paper_dry_run_is_fast_and_offline(tmp_path):
@@ -34,7 +36,8 @@ def test_paper_dry_run_is_fast_and_offline(tmp_path):
     elapsed = time.monotonic() - start
     assert elapsed < 30, f"paper dry run took {elapsed:.1f}s"
     assert jobs["download_model"] >= 4  # 4 steered models + the scorer models, fetched once each
-    assert jobs["extract_activations"] == 4 * (2 + 1 + 1)  # per model: 2 TruthfulQA folds, UF, Jigsaw
+    assert jobs["extract_activations"] == 4 * (2 + 1 + 1) + 1  # per model: 2 TruthfulQA folds, UF, Jigsaw; refusal
+    assert jobs["extract_activations_layers"] == 1  # AlphaSteer's 10 layers on Llama-3.1-8B-Instruct, one pass
     assert jobs["generate"] > 100
 
 

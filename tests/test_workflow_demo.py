@@ -17,7 +17,7 @@ from workflow_utils import make_workdir, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 
-TASKS = ("truthfulqa", "ultrafeedback", "toxicity")
+TASKS = ("truthfulqa", "ultrafeedback", "toxicity", "refusal")
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,13 @@ def _config(wd):
     return yaml.safe_load((wd / "config" / "config.yaml").read_text())
 
 
+def _methods_of(cfg, task):
+    return [m for m, spec in cfg["methods"].items() if not spec.get("tasks") or task in spec["tasks"]]
+
+
 def test_tables_have_every_method_with_finite_numbers(demo_run):
-    methods = list(_config(demo_run)["methods"])
     for task in TASKS:
+        methods = _methods_of(_config(demo_run), task)
         for ext in ("csv", "md", "tex"):
             assert (demo_run / "results" / "tables" / f"{task}.{ext}").stat().st_size > 0
         table = pd.read_csv(demo_run / "results" / "tables" / f"{task}.csv")
@@ -65,9 +69,9 @@ def test_changing_one_T_reruns_only_that_method(demo_run):
     cfg["methods"]["CAA"]["T"] = [2.0]
     (demo_run / "config" / "t_changed.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     jobs = planned_jobs(demo_run, "--configfile", "config/t_changed.yaml")
-    assert jobs.get("generate") == 3  # one per task, CAA only
+    assert jobs.get("generate") == 4  # one per task, CAA only
     assert "fit_steerer" not in jobs and "extract_activations" not in jobs
-    assert jobs.get("tabulate") == 3
+    assert jobs.get("tabulate") == 4
     n_scorers = sum(len(t["scorers"]) for t in cfg["tasks"].values())
     assert sum(v for k, v in jobs.items() if k.startswith("score_")) == n_scorers
 
@@ -139,3 +143,22 @@ def test_perspective_rule_against_loopback_server_is_cached_across_methods(demo_
         caa = {r["generation"] for r in read_jsonl(demo_run / targets[1].replace("scores/perspective", "generations"))}
         assert server.request_count == first + len(caa - set(gens.values()))
         assert max(server.successes_per_text.values()) == 1
+
+
+def test_refusal_table_has_the_alphasteer_layout(demo_run):
+    """The refusal task's table: one column per eval set, Avg Safety and Avg Utility, every
+    refusal method; multi-layer steerers fitted one per layer."""
+    cfg = _config(demo_run)
+    md = (demo_run / "results" / "tables" / "refusal.md").read_text()
+    header = md.splitlines()[2]
+    labels = ["AdvBench", "GCG", "Cipher", "Avg Safety", "XSTest", "GSM8K", "MATH", "Avg Utility"]
+    assert [header.index(f" {x} ") for x in labels] == sorted(header.index(f" {x} ") for x in labels)
+    table = pd.read_csv(demo_run / "results" / "tables" / "refusal.csv")
+    assert sorted(table["method"].unique()) == sorted(_methods_of(cfg, "refusal"))
+    avg = table[table["metric"] == "avg_safety"].set_index("method")["mean"]
+    dsr = table[table["metric"].str.startswith("dsr_")].groupby("method")["mean"].mean()
+    assert (avg - dsr.loc[avg.index]).abs().max() < 1e-9  # Avg Safety = mean of the DSR columns
+    for method in ("AlphaSteer", "DynamicAlphaSteer"):
+        layers = cfg["methods"][method]["layers"]
+        folder = demo_run / "results" / "steerers" / "smollm2" / "refusal" / f"L{layers[0]}" / method / "fit.multi"
+        assert sorted(p.name for p in folder.glob("*.safetensors")) == sorted(f"L{x}.safetensors" for x in layers)

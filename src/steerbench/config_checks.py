@@ -208,6 +208,16 @@ def check_config(config: dict) -> None:
     reference = config.get("reference", "NoSteer")
     if "reward" in used and reference not in config["methods"]:
         raise ConfigError(f"the reward scorer's win-rate needs the reference method {reference!r} in `methods`")
+    from steerbench.param_checks import check_multilayer
+
+    check_multilayer(config)  # methods.<id>.layers, per-layer params, tasks.<task>.models
+    for task, spec in config["tasks"].items():
+        t = get_task(task)
+        if hasattr(t, "check_source"):  # a task that can check its source block before any job
+            try:
+                t.check_source(spec.get("source"))
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
 
 
 def _registered():

@@ -144,3 +144,67 @@ def missing_sections(config: dict, required: Sequence[str] = ("models", "tasks",
     for key in required:
         if not config.get(key):
             raise ParamError(f"the config has no `{key}:` section{_where(None)}; add one (see config/config.yaml)")
+
+
+def check_multilayer(config: dict, model_path: Callable[[str], str] | None = None,
+                     config_files: Sequence[str] | None = None) -> None:
+    """Multi-layer methods (`methods.<id>.layers`) and per-layer params ({layer: value}),
+    and `tasks.<task>.models`: layers within every local model's depth, a per-layer value
+    for exactly the steered layers, each layer's params accepted by the steerer's own
+    constructor (e.g. AlphaSteer's ratio in (0, 1)), fit data the multi-layer fit gives."""
+    from steerbench.steerers import _lookup, available_steerers
+
+    if model_path is None:
+        from steerbench.config_checks import model_ref_path
+
+        def model_path(name: str) -> str:
+            return model_ref_path(config, name)
+
+    models = config.get("models") or {}
+    for task, spec in (config.get("tasks") or {}).items():
+        bad = [m for m in (spec.get("models") or []) if m not in models]
+        if bad:
+            raise ParamError(f"tasks.{task}.models: {bad[0]!r} is not a configured model{_where(config_files)}; "
+                             f"configured: {', '.join(models)}")
+    known = available_steerers()
+    for method, spec in (config.get("methods") or {}).items():
+        if spec.get("steerer") not in known:
+            continue
+        layers = [int(x) for x in (spec.get("layers") or [])]
+        params = spec.get("params") or {}
+        per_layer = {k: v for k, v in params.items() if isinstance(v, dict)}
+        where = f"methods.{method}"
+        if per_layer and not layers:
+            key = next(iter(per_layer))
+            raise ParamError(f"{where}.params.{key}: a per-layer mapping needs {where}.layers{_where(config_files)}; "
+                             f"give a single value, or list the steered layers")
+        for key, mapping in per_layer.items():
+            keys = sorted(int(k) for k in mapping)
+            if keys != sorted(layers):
+                raise ParamError(f"{where}.params.{key}: has values for layers {keys} but the method steers "
+                                 f"{sorted(layers)}{_where(config_files)}; give one value per steered layer")
+        if not layers:
+            continue
+        extra = [r for r in _lookup(spec["steerer"]).requires if r != "borderline"]
+        if extra:
+            raise ParamError(f"{where}.layers: steerer {spec['steerer']} needs fit data {extra} that multi-layer "
+                             f"fitting does not give{_where(config_files)}; drop `layers`")
+        from steerbench.stages.multilayer import params_for_layer
+        from steerbench.steerers import get_steerer
+
+        for layer in layers:
+            try:
+                get_steerer(spec["steerer"], **params_for_layer(params, layer))
+            except (TypeError, ValueError) as e:
+                raise ParamError(f"{where}.params (layer {layer}): {e}{_where(config_files)}") from None
+        tasks = spec.get("tasks") or list(config.get("tasks") or {})
+        run_models = {m for t in tasks if t in (config.get("tasks") or {})
+                      for m in ((config["tasks"][t].get("models")) or models)}
+        for name in sorted(run_models):
+            depth = model_depth(model_path(name))
+            if depth is None:
+                continue
+            out = [layer for layer in layers if not 0 <= layer < depth]
+            if out:
+                raise ParamError(f"{where}.layers: layer {out[0]} is out of range for model {name}{_where(config_files)}; "
+                                 f"{model_path(name)} has {depth} decoder layers (valid: 0..{depth - 1})")

@@ -76,6 +76,8 @@ def split_file(task, split):
 
 
 def steerer_file(w, split):
+    if method_layers(w.method):  # one steerer per layer, in one folder (multilayer.smk)
+        return f"results/steerers/{w.model}/{w.task}/L{w.layer}/{w.method}/{split}.multi"
     return f"results/steerers/{w.model}/{w.task}/L{w.layer}/{w.method}/{split}.safetensors"
 
 
@@ -85,13 +87,21 @@ def methods_of(task):
 
 
 def run_combinations(task):
-    """(model, layer, method, T, seed) of every generation run of a task."""
-    for model in MODELS:
+    """(model, layer, method, T, seed) of every generation run of a task. A multi-layer
+    method (methods.<id>.layers) runs once per model, under its first layer."""
+    for model in models_of(task):
         for layer in layers_of(model):
             for method in methods_of(task):
+                if method_layers(method):
+                    continue
                 for T in T_values(method):
                     for seed in SEEDS:
                         yield model, layer, method, T, seed
+        for method in methods_of(task):
+            if method_layers(method):
+                for T in T_values(method):
+                    for seed in SEEDS:
+                        yield model, method_layers(method)[0], method, T, seed
 
 
 def score_files(task):
@@ -225,3 +235,14 @@ def learned_extra_files(w):
     if any(k.startswith("traj_") for k in needs):
         files.append(f"{base}.traj.safetensors")
     return files
+
+
+# Multi-layer methods (workflow/rules/multilayer.smk) and per-task model lists.
+def method_layers(method):
+    """The layers a multi-layer method steers at once (methods.<id>.layers), else []."""
+    return [int(layer) for layer in (config["methods"][method].get("layers") or [])]
+
+
+def models_of(task):
+    """The models a task runs on (tasks.<task>.models; unset: every model)."""
+    return config["tasks"][task].get("models") or MODELS

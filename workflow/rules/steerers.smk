@@ -27,3 +27,6 @@ rule fit_steerer:
         ENV
     script:
         f"{SCRIPTS}/fit_steerer.py"
+
+
+include: "multilayer.smk"

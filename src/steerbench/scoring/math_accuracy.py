@@ -119,3 +119,39 @@ def accuracy(scores: Sequence[dict]) -> float:
     if not vals:
         raise ValueError("accuracy: no scored rows; nothing to average")
     return sum(vals) / len(vals)
+
+
+# ---------------------------------------------------------------------------- workflow
+# Scorer `math_accuracy`: the refusal task's GSM8K / MATH items, gold answers from the eval
+# split files; the table shows one column per set and Avg Utility (steerbench.tables_refusal).
+
+from steerbench.metrics import MetricSpec  # noqa: E402
+from steerbench.scoring.registry import ScorerSpec  # noqa: E402
+
+
+def _score_job(job) -> list[dict]:
+    gold = {r["id"]: r.get("answer") for r in job.records()}
+    rows = [r for r in job.generation_rows() if r.get("split") in ("gsm8k", "math")]
+    missing = [r["id"] for r in rows if gold.get(r["id"]) is None]
+    if missing:
+        raise ValueError(f"math_accuracy: no gold answer for {missing[:3]} in the eval splits; rerun format_refusal")
+    rows = [{**r, "answer": gold[r["id"]]} for r in rows]
+    by_set = {"gsm8k": score_gsm8k, "math": score_math}
+    return [s for name, fn in by_set.items() for s in fn([r for r in rows if r["split"] == name])]
+
+
+SPEC = ScorerSpec(
+    name="math_accuracy",
+    score=_score_job,
+    raw_metrics=("correct",),
+    table_metrics=(
+        MetricSpec("acc_gsm8k", "GSM8K", (("math_accuracy", "acc_gsm8k"),), "mean", True, headline=False),
+        MetricSpec("acc_math", "MATH", (("math_accuracy", "acc_math"),), "mean", True, headline=False),
+        # Computed across XSTest compliance and the accuracies by tables_refusal.add_averages.
+        MetricSpec("avg_utility", "Avg Utility", (("math_accuracy", "avg_utility"),), "mean", True),
+    ),
+    column_rank=25,
+    tasks=("refusal",),
+    inputs=("generations", "eval_splits"),
+    resources={"mem_mb": 2000, "runtime": 10},
+)

@@ -11,6 +11,7 @@ from pathlib import Path
 from steerbench.integrity import stamp_expected
 from steerbench.io import write_jsonl
 from steerbench.stages.common import load_steered_model, read_split
+from steerbench.stages.multilayer import is_multi, load_steerers
 from steerbench.steerers import load_steerer
 from steerbench.tasks import get_task
 
@@ -19,6 +20,31 @@ def generation_settings(task: str, overrides: dict | None) -> dict:
     settings = dict(get_task(task).generation)
     settings.update(overrides or {})
     return settings
+
+
+def split_settings(t, split: str, overrides: dict, settings: dict) -> dict:
+    """A task with per-split defaults (`generation_for`, e.g. refusal's longer GSM8K answers)
+    gets them, config overrides still on top; other tasks: `settings` as before."""
+    if not hasattr(t, "generation_for"):
+        return settings
+    return {**t.generation_for(split), **overrides}
+
+
+def _groups(t, plan, overrides: dict, settings: dict) -> list[list[tuple]]:
+    """The plan's (split, steerer, eval file, settings) in generate calls: one per split, except
+    that a task with per-split settings (greedy refusal: many small eval sets under one steerer)
+    joins consecutive splits that share the steerer and settings into one batched call
+    (batched equals unbatched under greedy decoding)."""
+    entries = [(split, sp, ep, split_settings(t, split, overrides, settings)) for split, sp, ep in plan]
+    if not hasattr(t, "generation_for"):
+        return [[e] for e in entries]
+    groups: list[list[tuple]] = []
+    for e in entries:
+        if groups and groups[-1][-1][1] == e[1] and groups[-1][-1][3] == e[3] and not e[3].get("do_sample"):
+            groups[-1].append(e)
+        else:
+            groups.append([e])
+    return groups
 
 
 def generate_task(
@@ -42,23 +68,30 @@ def generate_task(
     from steerbench.lm import PromptFormatter, generate
 
     t = get_task(task)
+    overrides = dict(settings or {})
     settings = generation_settings(task, settings)
     lm = load_steered_model(model_dir, device, dtype)
     fmt = PromptFormatter(lm, prompt_format)
     rows = []
-    for split, steerer_path, eval_path in plan:
-        steerer = load_steerer(str(steerer_path))
-        items = t.prompts(read_split(eval_path, limit), fmt)
+    for group in _groups(t, plan, overrides, settings):
+        steerer_path, split_settings_ = group[0][1], group[0][3]
+        steer_layer = layer
+        if is_multi(steerer_path):  # a multi-layer method: {layer: steerer}, all in one pass
+            steerer, steer_layer = load_steerers(steerer_path), None
+        else:
+            steerer = load_steerer(str(steerer_path))
+        items = [(split, item) for split, _, eval_path, _ in group
+                 for item in t.prompts(read_split(eval_path, limit), fmt)]
         texts = generate(
             lm,
-            [item["prompt_text"] for item in items],
+            [item["prompt_text"] for _, item in items],
             steerer=steerer,
-            layer=layer,
+            layer=steer_layer,
             T=float(T),
             batch_size=batch_size,
             seed=seed,
-            **settings,
+            **split_settings_,
         )
-        for item, text in zip(items, texts, strict=True):
+        for (split, item), text in zip(items, texts, strict=True):
             rows.append({**item, "split": split, "generation": text, "layer": layer, "T": float(T), "seed": seed, **(meta or {})})
     return write_jsonl(out_path, stamp_expected(rows))

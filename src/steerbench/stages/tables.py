@@ -27,11 +27,12 @@ def tabulate(
     `methods` is the config's method ids: it orders the rows (after the paper's order)
     and lists the methods a complete table must have.
     """
-    df = collect(score_files)
+    df = task_table_scores(collect(score_files))
     wrong = sorted(set(df["task"]) - {task})
     if wrong:
         raise ValueError(f"tabulate {task!r}: score files of other tasks {wrong} were passed in")
     summary = summarise(df, reference=reference, n_boot=n_boot, seed=seed)
+    summary = task_table_aggregates(summary, df, reference, n_boot, seed)
     write_task_tables(summary, task, methods, methods, out_csv, out_md, out_tex, reference)
     return summary
 
@@ -48,7 +49,34 @@ def tabulate_summary(
     ours: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Score files of every task -> the cross-model summary tables; returns the summary."""
-    summary = summarise(collect(score_files), reference=reference, n_boot=n_boot, seed=seed)
+    df = task_table_scores(collect(score_files))
+    summary = task_table_aggregates(summarise(df, reference=reference, n_boot=n_boot, seed=seed), df, reference,
+                                    n_boot, seed)
     cross = cross_model_summary(summary, methods, reference, ours)
     write_summary_tables(cross, methods, methods, out_csv, out_md, out_tex, reference)
     return cross
+
+
+def task_table_scores(df: pd.DataFrame) -> pd.DataFrame:
+    """Collected scores with each task's own per-item table metrics (a task may define
+    `table_scores`, e.g. refusal's one column per eval set); other tasks unchanged."""
+    from steerbench.tasks import get_task
+
+    for task in sorted(set(df["task"])):
+        t = get_task(task)
+        if hasattr(t, "table_scores"):
+            df = t.table_scores(df)
+    return df
+
+
+def task_table_aggregates(summary: pd.DataFrame, df: pd.DataFrame, reference: str, n_boot: int,
+                          seed: int) -> pd.DataFrame:
+    """`summary` plus the cross-column rows a task defines (`table_aggregates`, e.g.
+    refusal's Avg Safety / Avg Utility)."""
+    from steerbench.tasks import get_task
+
+    for task in sorted(set(df["task"])):
+        t = get_task(task)
+        if hasattr(t, "table_aggregates"):
+            summary = t.table_aggregates(summary, df, reference, n_boot, seed)
+    return summary

@@ -6,11 +6,13 @@ See docs/architecture.md ("Tasks and data") for the split-file formats.
 from __future__ import annotations
 
 from steerbench.tasks.base import Task
+from steerbench.tasks.refusal import Refusal
 from steerbench.tasks.toxicity import Toxicity
 from steerbench.tasks.truthfulqa import TruthfulQA
 from steerbench.tasks.ultrafeedback import UltraFeedback
 
-_TASKS: dict[str, type[Task]] = {"truthfulqa": TruthfulQA, "ultrafeedback": UltraFeedback, "toxicity": Toxicity}
+_TASKS: dict[str, type[Task]] = {"truthfulqa": TruthfulQA, "ultrafeedback": UltraFeedback, "toxicity": Toxicity,
+                                  "refusal": Refusal}
 
 
 def register_task(cls: type[Task]) -> type[Task]:

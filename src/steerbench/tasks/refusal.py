@@ -119,6 +119,21 @@ class Refusal(Task):
     fit_splits = ["fit"]
     eval_plan = [("fit", s) for s in EVAL_SETS]
     groups = GROUPS
+    kind = "refusal"
+    # The AlphaSteer papers' summary numbers: mean DSR over the attack sets, then utility.
+    headline = ("avg_safety", "avg_utility")
+
+    # The tables' layout (steerbench.tables_refusal): per-item refusal / correctness rows
+    # become one column per eval set, plus Avg Safety and Avg Utility.
+    def table_scores(self, df):
+        from steerbench.tables_refusal import expand_scores
+
+        return expand_scores(df)
+
+    def table_aggregates(self, summary, df, reference: str, n_boot: int, seed: int):
+        from steerbench.tables_refusal import add_averages
+
+        return add_averages(summary, df, reference=reference, n_boot=n_boot, seed=seed)
 
     @property
     def generation(self) -> dict[str, Any]:
@@ -135,6 +150,15 @@ class Refusal(Task):
     # ------------------------------------------------------------------ download
 
     def fetch(self, source: dict, out_dir: Path) -> None:
+        self.check_source(source)
+        # Read and check every dataset before writing any (a bad block leaves nothing behind).
+        data = {name: self.read_source(name, block) for name, block in source.items()}
+        for name, rows in data.items():
+            write_jsonl(out_dir / f"{name}.jsonl", rows)
+
+    def check_source(self, source: dict) -> None:
+        """Every dataset named, none unknown, each block one kind (hub/url/path): checked
+        at config time (steerbench.config_checks), again before a download."""
         where = config_key(self.name)
         if not isinstance(source, dict):
             raise ValueError(f"{where}: expected a mapping of dataset name -> source block, got {source!r}")
@@ -145,10 +169,11 @@ class Refusal(Task):
         unknown = sorted(set(source) - {*FIT_SETS, *OPTIONAL_FIT_SETS, *EVAL_SETS})
         if unknown:
             raise ValueError(f"{where}: unknown dataset(s) {unknown}; known: {[*FIT_SETS, *OPTIONAL_FIT_SETS, *EVAL_SETS]}")
-        # Read and check every dataset before writing any (a bad block leaves nothing behind).
-        data = {name: self.read_source(name, block) for name, block in source.items()}
-        for name, rows in data.items():
-            write_jsonl(out_dir / f"{name}.jsonl", rows)
+        for name, block in source.items():
+            if not isinstance(block, dict):
+                raise ValueError(f"{config_key(self.name, name)}: expected {{hub: ...}}, {{url: ...}} or {{path: ...}}, "
+                                 f"got {block!r}")
+            source_kind(block, ["hub", "url", "path"], config_key(self.name, name))
 
     def read_source(self, name: str, block: dict) -> list[dict]:
         where = config_key(self.name, name)
