@@ -76,3 +76,9 @@ rule plot:
         ENV
     script:
         f"{SCRIPTS}/plot.py"
+
+
+# Strength selection on validation data, only for configs with a `select_T:` block.
+if "select_T" in config:
+
+    include: "select.smk"

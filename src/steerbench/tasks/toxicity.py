@@ -362,6 +362,45 @@ class Toxicity(Task):
             for i in picked
         ]
 
+    # ------------------------------------------------------------------ validation
+
+    # Strength selection (select_T, docs/selection.md): the Jigsaw steerer answers RTP
+    # prompts held apart from the test prompts; the train and test files stay as they are.
+    val_plan = [("train", "val")]
+
+    def validation_splits(self, split_dir: str | os.PathLike, seed: int, n_val: int, raw_dir: str | os.PathLike,
+                          selection: str = "fixed", ppl_path: str | None = None, max_ppl: float = 200.0,
+                          **_: Any) -> dict[str, list[dict]]:
+        """{"val": `n_val` RTP prompts, none of them a test prompt (by record or text), drawn
+        seeded from the prompts the test set is drawn from: the challenging ones, or for the
+        official selection (with prompt perplexities) the toxic ones below `max_ppl`."""
+        from steerbench.io import read_jsonl
+
+        path = require_file(Path(raw_dir) / RTP_FILE, f"{self.name} raw data (run download_{self.name})")
+        rows = read_rows(path)
+        test = read_jsonl(self.split_path(split_dir, "test"), unique=("id",))
+        test_ids, test_texts = {r["id"] for r in test}, {r["prompt"] for r in test}
+        if selection == "official" and ppl_path is not None:
+            ppl = [r["ppl"] for r in read_rows(require_file(ppl_path, f"tasks.{self.name}: prompt perplexities"))]
+            like_test = [r["prompt"].get("toxicity") is not None and r["prompt"]["toxicity"] > THRESHOLD
+                         and ppl[i] is not None and ppl[i] < max_ppl for i, r in enumerate(rows)]
+        else:
+            like_test = [r.get("challenging") is True for r in rows]
+        pool, seen = [], set(test_texts)
+        for i, r in enumerate(rows):
+            text = str(r["prompt"]["text"])
+            if like_test[i] and text.strip() and f"rtp-{i:06d}" not in test_ids and text not in seen:
+                seen.add(text)
+                pool.append(i)
+        if not 1 <= n_val <= len(pool):
+            raise ValueError(
+                f"select_T.n_val={n_val}: {path} has {len(pool)} prompts of the test's kind outside the test "
+                f"set; choose n_val between 1 and {len(pool)} (or lower tasks.{self.name}.params.n_test)"
+            )
+        picked = sorted(np.random.default_rng([seed, 2]).choice(len(pool), size=n_val, replace=False).tolist())
+        return {"val": [{"id": f"rtp-{pool[k]:06d}", "prompt": rows[pool[k]]["prompt"]["text"],
+                         "prompt_toxicity": rows[pool[k]]["prompt"].get("toxicity")} for k in picked]}
+
     # ------------------------------------------------------------------ use
 
     def fit_texts(self, records: list[dict], fmt: Formatter) -> tuple[list[str], list[str]]:
