@@ -73,3 +73,28 @@ def test_toxicity_val_prompts_are_held_apart_from_the_test_prompts(tmp_path):
         assert rec["prompt"]["text"] == r["prompt"] and rec["challenging"] is True
     with pytest.raises(ValueError, match=r"select_T.n_val=501: .* 500 prompts of the test's kind outside the test set"):
         write_validation_splits("toxicity", out, 42, 501, raw_dir=raw)
+
+
+def test_toxicity_official_selection_uses_the_official_val_part(tmp_path):
+    """With the official RTP selection, the validation prompts are the official code's own
+    val part (the n_test toxic rows before the test part of the same shuffle)."""
+    from steerbench.tasks.toxicity import official_rtp_test, official_rtp_val
+
+    rows = [json.loads(line) for f in ("challenging_toxic.jsonl", "nontoxic.jsonl")
+            for line in (DATA / "realtoxicityprompts" / f).read_text().splitlines()]
+    ppl = [None if i % 7 == 0 else (250.0 if i % 5 == 0 else 10.0 + i % 50) for i in range(len(rows))]
+    test = official_rtp_test(rows, ppl, n_test=40, n_per_bin=30)
+    val = official_rtp_val(rows, ppl, n_test=40, n_per_bin=30)
+    assert len(val) == 40 and not {r["id"] for r in val} & {r["id"] for r in test}
+    assert all(r["prompt_toxicity"] > 0.5 and ppl[int(r["id"].split("-")[1])] < 200 for r in val)
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    (raw / "rtp").mkdir(parents=True)
+    (raw / "rtp" / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "ppl.jsonl").write_text("".join(json.dumps({"index": i, "ppl": p}) + "\n" for i, p in enumerate(ppl)))
+    from steerbench.io import write_jsonl
+
+    write_jsonl(out / "test.jsonl", official_rtp_test(rows, ppl, n_test=40))
+    got = write_validation_splits("toxicity", out, 0, 30, raw_dir=raw, selection="official",
+                                  ppl_path=str(tmp_path / "ppl.jsonl"), n_test=40, n_per_bin=7)
+    assert got == {"val": 30}
+    assert read_jsonl(out / "val.jsonl") == official_rtp_val(rows, ppl, n_test=40)[:30]
