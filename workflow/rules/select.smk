@@ -1,29 +1,19 @@
 # Strength selection (opt-in: a `select_T:` config block; docs/selection.md). Every
-# (method, T) is also generated and scored on each task's validation split (under
-# results/validation/), T is chosen per method on those scores by the stated rule
+# (method, T) is also generated and scored on each task's validation split (the rules of
+# validation.smk, under results/validation/), T is chosen per method on those scores by the stated rule
 # (results/tables/<task>.select_T.csv), and the tables, summary and plots report test
 # scores at the chosen T. The *_selected rules take the place of tabulate, summary_table
 # and plot (ruleorder); without the block this file is not included and nothing changes.
 
 from steerbench.select_checks import check_select_config, selection_metric
-from steerbench.tasks.validation import derived_splits, validation_plan
+from steerbench.tasks.validation import derived_splits
 
 check_select_config(config)
 SELECT = canonical(config["select_T"])
-VAL_GENERATIONS = "results/validation/generations/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl"
-VAL_SCORE_PATH = "results/validation/scores/{scorer}/{{model}}/{{task}}/L{{layer}}/{{method}}/T{{T}}/seed{{seed}}.jsonl"
 
 ruleorder: tabulate_selected > tabulate
 ruleorder: summary_table_selected > summary_table
 ruleorder: plot_selected > plot
-
-
-def val_split_files(w):
-    return [split_file(w.task, ev) for _, ev in validation_plan(w.task)]
-
-
-def val_steerer_files(w):
-    return [steerer_file(w, fit) for fit, _ in validation_plan(w.task)]
 
 
 def val_score_files(task):
@@ -32,13 +22,6 @@ def val_score_files(task):
 
 def selection_file(task):
     return f"results/tables/{task}.select_T.csv"
-
-
-def val_score_rule_inputs(spec):
-    """A scorer's inputs (score_rule_inputs) with the validation generations, splits and steerers."""
-    inputs = score_rule_inputs(spec)
-    swap = {"generations": VAL_GENERATIONS, "data": val_split_files, "steerers": val_steerer_files}
-    return {k: swap.get(k, v) for k, v in inputs.items()}
 
 
 # Validation splits that a task's format step does not write (TruthfulQA's held-apart
@@ -70,60 +53,6 @@ for _task in TASKS:
             ENV
         script:
             f"{SCRIPTS}/validation_split.py"
-
-
-rule generate_val:
-    input:
-        model=lambda w: model_path(w.model),
-        steerers=val_steerer_files,
-        data=val_split_files,
-    output:
-        VAL_GENERATIONS,
-    params:
-        splits=lambda w: [ev for _, ev in validation_plan(w.task)],
-        settings=lambda w: config["tasks"][w.task]["generation"],
-        device=config["device"],
-        dtype=lambda w: config["models"][w.model]["dtype"],
-        prompt_format=lambda w: config["models"][w.model]["prompt_format"],
-        batch_size=lambda w: config["models"][w.model]["batch_size"],
-        limit=lambda w: config["tasks"][w.task]["max_eval"],
-    threads: config["threads"]
-    log:
-        "logs/generate_val/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.log",
-    benchmark:
-        "logs/benchmarks/generate_val/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.tsv"
-    resources:
-        mem_mb=24000,
-        runtime=240,
-        gpu=1,
-    conda:
-        ENV
-    script:
-        f"{SCRIPTS}/generate.py"
-
-
-for _spec in SCORERS.values():
-
-    rule:
-        name:
-            f"score_{_spec.name}_val"
-        input:
-            **val_score_rule_inputs(_spec),
-        output:
-            VAL_SCORE_PATH.format(scorer=_spec.name),
-        params:
-            **score_rule_params(_spec),
-        threads: 1 if _spec.rate_limit else config["threads"]
-        log:
-            f"logs/score_{_spec.name}_val/{RUN}.log",
-        benchmark:
-            f"logs/benchmarks/score_{_spec.name}_val/{RUN}.tsv"
-        resources:
-            **score_rule_resources(_spec),
-        conda:
-            ENV
-        script:
-            f"{SCRIPTS}/score.py"
 
 
 rule select_T:
