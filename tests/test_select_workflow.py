@@ -83,3 +83,8 @@ def test_budget_without_a_cost_scorer(wd):
     assert res.returncode != 0
     assert "select_T.cost_metric: the budget's cost 'ppl' is not produced by tasks.toxicity.scorers (toxicity_open); " \
            "add the scorer that makes it (ppl: quality)" in out, out[-2000:]
+
+
+def test_lint_is_clean_with_the_block(wd):
+    res = snakemake(wd, "--lint", "--configfile", "config/select.yaml")
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -16,14 +16,6 @@ ruleorder: summary_table_selected > summary_table
 ruleorder: plot_selected > plot
 
 
-def val_score_files(task):
-    return [f.replace("results/scores/", "results/validation/scores/", 1) for f in score_files(task)]
-
-
-def selection_file(task):
-    return f"results/tables/{task}.select_T.csv"
-
-
 # Validation splits that a task's format step does not write (TruthfulQA's held-apart
 # questions per fold, RTP prompts held apart from the test prompts).
 for _task in TASKS:

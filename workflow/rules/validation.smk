@@ -3,26 +3,6 @@
 # for the test splits, but only a `select_T:` block asks for their outputs, under
 # results/validation/ in the same layout as the test files.
 
-from steerbench.tasks.validation import validation_plan
-
-VAL_GENERATIONS = "results/validation/generations/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl"
-VAL_SCORE_PATH = "results/validation/scores/{scorer}/{{model}}/{{task}}/L{{layer}}/{{method}}/T{{T}}/seed{{seed}}.jsonl"
-
-
-def val_split_files(w):
-    return [split_file(w.task, ev) for _, ev in validation_plan(w.task)]
-
-
-def val_steerer_files(w):
-    return [steerer_file(w, fit) for fit, _ in validation_plan(w.task)]
-
-
-def val_score_rule_inputs(spec):
-    """A scorer's inputs (score_rule_inputs) with the validation generations, splits and steerers."""
-    inputs = score_rule_inputs(spec)
-    swap = {"generations": VAL_GENERATIONS, "data": val_split_files, "steerers": val_steerer_files}
-    return {k: swap.get(k, v) for k, v in inputs.items()}
-
 
 rule generate_val:
     input:
