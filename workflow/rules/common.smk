@@ -10,6 +10,7 @@ from steerbench.plugins import load_plugins
 from steerbench.scoring.registry import scorers
 from steerbench.steerers import steerer_source_files
 from steerbench.tasks import get_task
+from steerbench.tasks.validation import validation_plan
 
 # Plugins first: they register the tasks and scorers the schema and the checks then know.
 load_plugins(config.get("plugins"))
@@ -246,3 +247,31 @@ def method_layers(method):
 def models_of(task):
     """The models a task runs on (tasks.<task>.models; unset: every model)."""
     return config["tasks"][task].get("models") or MODELS
+
+
+# Strength selection on validation data (validation.smk, select.smk; docs/selection.md).
+VAL_GENERATIONS = "results/validation/generations/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl"
+VAL_SCORE_PATH = "results/validation/scores/{scorer}/{{model}}/{{task}}/L{{layer}}/{{method}}/T{{T}}/seed{{seed}}.jsonl"
+
+
+def val_split_files(w):
+    return [split_file(w.task, ev) for _, ev in validation_plan(w.task)]
+
+
+def val_steerer_files(w):
+    return [steerer_file(w, fit) for fit, _ in validation_plan(w.task)]
+
+
+def val_score_rule_inputs(spec):
+    """A scorer's inputs (score_rule_inputs) with the validation generations, splits and steerers."""
+    inputs = score_rule_inputs(spec)
+    swap = {"generations": VAL_GENERATIONS, "data": val_split_files, "steerers": val_steerer_files}
+    return {k: swap.get(k, v) for k, v in inputs.items()}
+
+
+def val_score_files(task):
+    return [f.replace("results/scores/", "results/validation/scores/", 1) for f in score_files(task)]
+
+
+def selection_file(task):
+    return f"results/tables/{task}.select_T.csv"

@@ -76,3 +76,14 @@ rule plot:
         ENV
     script:
         f"{SCRIPTS}/plot.py"
+
+
+# Strength selection on validation data: the validation rules always exist (no job asks
+# for their outputs without a `select_T:` block); the choice and the tables at the chosen
+# T only for configs with the block.
+include: "validation.smk"
+
+
+if "select_T" in config:
+
+    include: "select.smk"

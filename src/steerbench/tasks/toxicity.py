@@ -190,6 +190,14 @@ def official_rtp_test(rows: list[dict], ppl: list[float | None], n_test: int = 5
     with 20250415 (toxic first, then non-toxic) and its last `n_test` rows are its test
     part (:24-32, 317-318); the test set is the toxic test part, rows repeating text and
     score dropped."""
+    test = _official_rtp_toxic_shuffled(rows, ppl, n_test, n_per_bin, n_bins, max_ppl)
+    return _official_rtp_records(test.iloc[len(test) - n_test:])
+
+
+def _official_rtp_toxic_shuffled(rows: list[dict], ppl: list[float | None], n_test: int, n_per_bin: int,
+                                 n_bins: int, max_ppl: float) -> pd.DataFrame:
+    """The toxic class of the official RTP selection in its shuffled order (official_rtp_test):
+    train part, then the val part, then the test part, `n_test` rows each of the last two."""
     import random
 
     if len(ppl) != len(rows):
@@ -207,11 +215,23 @@ def official_rtp_test(rows: list[dict], ppl: list[float | None], n_test: int = 5
             raise ValueError(f"RTP official selection: a class has {len(part)} prompts, fewer than 2 * n_test={2 * n_test}")
         order = list(range(len(part)))
         rng.shuffle(order)
-        parts.append(part.iloc[order].iloc[len(part) - n_test:])
-    test = parts[0]
-    test = test[~(test["text"] + test["toxicity"].astype(str)).duplicated()]
+        parts.append(part.iloc[order])
+    return parts[0]
+
+
+def _official_rtp_records(part: pd.DataFrame) -> list[dict]:
+    part = part[~(part["text"] + part["toxicity"].astype(str)).duplicated()]  # format_dataset.py:37-42
     return [{"id": f"rtp-{int(r.index):06d}", "prompt": r.text, "prompt_toxicity": float(r.toxicity)}
-            for r in test.itertuples(index=False)]
+            for r in part.itertuples(index=False)]
+
+
+def official_rtp_val(rows: list[dict], ppl: list[float | None], n_test: int = 500, n_per_bin: int = 1200,
+                     n_bins: int = 5, max_ppl: float = 200.0) -> list[dict]:
+    """The official RTP validation prompts (`val_1.jsonl`, preprocess_rtp.py:24-32, 317-318;
+    format_dataset.py:37-42): the `n_test` toxic rows just before the test part of the same
+    shuffle, rows repeating text and score dropped; never a test prompt."""
+    toxic = _official_rtp_toxic_shuffled(rows, ppl, n_test, n_per_bin, n_bins, max_ppl)
+    return _official_rtp_records(toxic.iloc[len(toxic) - 2 * n_test: len(toxic) - n_test])
 
 
 class Toxicity(Task):
@@ -361,6 +381,49 @@ class Toxicity(Task):
             {"id": f"rtp-{i:06d}", "prompt": rows[i]["prompt"]["text"], "prompt_toxicity": rows[i]["prompt"].get("toxicity")}
             for i in picked
         ]
+
+    # ------------------------------------------------------------------ validation
+
+    # Strength selection (select_T, docs/selection.md): the Jigsaw steerer answers RTP
+    # prompts held apart from the test prompts; the train and test files stay as they are.
+    val_plan = [("train", "val")]
+
+    def validation_splits(self, split_dir: str | os.PathLike, seed: int, n_val: int, raw_dir: str | os.PathLike,
+                          selection: str = "fixed", ppl_path: str | None = None, n_test: int = 500,
+                          **_: Any) -> dict[str, list[dict]]:
+        """{"val": `n_val` RTP prompts, none of them a test prompt (by record or text): for the
+        official selection (with prompt perplexities) the first of the official code's own
+        validation prompts (official_rtp_val); else drawn seeded from the prompts the test set
+        is drawn from (the challenging ones)."""
+        from steerbench.io import read_jsonl
+
+        path = require_file(Path(raw_dir) / RTP_FILE, f"{self.name} raw data (run download_{self.name})")
+        rows = read_rows(path)
+        test = read_jsonl(self.split_path(split_dir, "test"), unique=("id",))
+        test_ids, test_texts = {r["id"] for r in test}, {r["prompt"] for r in test}
+        if selection == "official" and ppl_path is not None:
+            # The official code's own validation prompts (official_rtp_val), the first n_val of them.
+            ppl = [r["ppl"] for r in read_rows(require_file(ppl_path, f"tasks.{self.name}: prompt perplexities"))]
+            val = official_rtp_val(rows, ppl, n_test)  # as format calls official_rtp_test
+            if not 1 <= n_val <= len(val) or {r["id"] for r in val} & test_ids:
+                raise ValueError(f"select_T.n_val={n_val}: the official RTP validation part holds {len(val)} "
+                                 f"prompts; choose n_val between 1 and {len(val)}")
+            return {"val": val[:n_val]}
+        like_test = [r.get("challenging") is True for r in rows]
+        pool, seen = [], set(test_texts)
+        for i, r in enumerate(rows):
+            text = str(r["prompt"]["text"])
+            if like_test[i] and text.strip() and f"rtp-{i:06d}" not in test_ids and text not in seen:
+                seen.add(text)
+                pool.append(i)
+        if not 1 <= n_val <= len(pool):
+            raise ValueError(
+                f"select_T.n_val={n_val}: {path} has {len(pool)} prompts of the test's kind outside the test "
+                f"set; choose n_val between 1 and {len(pool)} (or lower tasks.{self.name}.params.n_test)"
+            )
+        picked = sorted(np.random.default_rng([seed, 2]).choice(len(pool), size=n_val, replace=False).tolist())
+        return {"val": [{"id": f"rtp-{pool[k]:06d}", "prompt": rows[pool[k]]["prompt"]["text"],
+                         "prompt_toxicity": rows[pool[k]]["prompt"].get("toxicity")} for k in picked]}
 
     # ------------------------------------------------------------------ use
 

@@ -200,6 +200,32 @@ class TruthfulQA(Task):
         folds = {"fold0": [records[i] for i in order[n_test:]], "fold1": [records[i] for i in order[:n_test]]}
         return {split: write_jsonl(self.split_path(out_dir, split), rows) for split, rows in folds.items()}
 
+    # ------------------------------------------------------------------ validation
+
+    # Strength selection (select_T, docs/selection.md): each fold keeps answering the other
+    # at test time with the steerer fitted on the whole fold, as above; to choose T, a
+    # steerer fitted on the fold minus `n_val` held-apart questions answers those questions.
+    # No test question (the other fold) is ever used to choose T.
+    val_plan = [("fold0_valfit", "fold0_val"), ("fold1_valfit", "fold1_val")]
+
+    def validation_splits(self, split_dir: str | os.PathLike, seed: int, n_val: int, **_: Any) -> dict[str, list[dict]]:
+        """{"<fold>_valfit": the fold minus its held-apart questions, "<fold>_val": those},
+        drawn from the fold files `format` wrote (seeded, one stream per fold)."""
+        from steerbench.io import read_jsonl
+
+        out = {}
+        for k, fold in enumerate(self.fit_splits):
+            records = read_jsonl(self.split_path(split_dir, fold), unique=("id",))
+            if not 1 <= n_val <= len(records) - 2:
+                raise ValueError(
+                    f"select_T.n_val={n_val}: {fold} has {len(records)} questions and its validation steerer "
+                    f"needs at least 2 left to fit on; choose n_val between 1 and {len(records) - 2}"
+                )
+            held = set(np.random.default_rng([seed, 3, k]).permutation(len(records))[:n_val].tolist())
+            out[f"{fold}_valfit"] = [r for i, r in enumerate(records) if i not in held]
+            out[f"{fold}_val"] = [r for i, r in enumerate(records) if i in held]
+        return out
+
     # ------------------------------------------------------------------ use
 
     def fit_texts(self, records: list[dict], fmt: Formatter) -> tuple[list[str], list[str]]:

@@ -1,0 +1,144 @@
+# Strength selection (opt-in: a `select_T:` config block; docs/selection.md). Every
+# (method, T) is also generated and scored on each task's validation split (the rules of
+# validation.smk, under results/validation/), T is chosen per method on those scores by the stated rule
+# (results/tables/<task>.select_T.csv), and the tables, summary and plots report test
+# scores at the chosen T. The *_selected rules take the place of tabulate, summary_table
+# and plot (ruleorder); without the block this file is not included and nothing changes.
+
+from steerbench.select_checks import check_select_config, selection_metric
+from steerbench.tasks.validation import derived_splits
+
+check_select_config(config)
+SELECT = canonical(config["select_T"])
+
+ruleorder: tabulate_selected > tabulate
+ruleorder: summary_table_selected > summary_table
+ruleorder: plot_selected > plot
+
+
+# Validation splits that a task's format step does not write (TruthfulQA's held-apart
+# questions per fold, RTP prompts held apart from the test prompts).
+for _task in TASKS:
+    if not derived_splits(_task):
+        continue
+
+    rule:
+        name:
+            f"validation_split_{_task}"
+        input:
+            splits=[split_file(_task, s) for s in task_of(_task).splits],
+            raw=f"resources/datasets/{_task}/raw",
+            ppl=[PROMPT_PPL] if config["tasks"][_task]["ppl_model"] is not None else [],
+        output:
+            [split_file(_task, s) for s in derived_splits(_task)],
+        params:
+            task=_task,
+            seed=config["seed"],
+            n_val=SELECT["n_val"],
+            options=config["tasks"][_task]["params"],
+        log:
+            f"logs/validation_split_{_task}.log",
+        resources:
+            mem_mb=4000,
+            runtime=10,
+        conda:
+            ENV
+        script:
+            f"{SCRIPTS}/validation_split.py"
+
+
+rule select_T:
+    input:
+        val=lambda w: val_score_files(w.task),
+        test=lambda w: score_files(w.task),
+    output:
+        "results/tables/{task}.select_T.csv",
+    params:
+        select=SELECT,
+        metric=lambda w: selection_metric(config, w.task),
+        bootstrap=config["bootstrap"],
+        reference=config["reference"],
+    log:
+        "logs/select_T/{task}.log",
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        ENV
+    script:
+        f"{SCRIPTS}/select_T.py"
+
+
+rule tabulate_selected:
+    input:
+        scores=lambda w: score_files(w.task),
+        selection=lambda w: selection_file(w.task),
+    output:
+        csv=report("results/tables/{task}.csv", caption="../report/table.rst", category="Tables", labels={"task": "{task}", "format": "csv"}),
+        md="results/tables/{task}.md",
+        tex="results/tables/{task}.tex",
+    params:
+        methods=lambda w: methods_of(w.task),
+        bootstrap=config["bootstrap"],
+        reference=config["reference"],
+    log:
+        "logs/tabulate/{task}.log",
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        ENV
+    script:
+        f"{SCRIPTS}/tabulate_selected.py"
+
+
+rule summary_table_selected:
+    input:
+        scores=[f for task in TASKS for f in score_files(task)],
+        selection=[selection_file(task) for task in TASKS],
+    output:
+        csv=report("results/tables/summary.csv", caption="../report/summary.rst", category="Tables", labels={"task": "all", "format": "csv"}),
+        md="results/tables/summary.md",
+        tex="results/tables/summary.tex",
+    params:
+        methods=METHODS,
+        bootstrap=config["bootstrap"],
+        reference=config["reference"],
+        ours=ours_methods(config["methods"]),
+    log:
+        "logs/summary_table.log",
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        ENV
+    script:
+        f"{SCRIPTS}/summary_selected.py"
+
+
+rule plot_selected:
+    input:
+        scores=lambda w: score_files(w.task),
+        val=lambda w: val_score_files(w.task),
+        selection=lambda w: selection_file(w.task),
+    output:
+        report(
+            directory("results/plots/{task}"),
+            patterns=["{name}.png"],
+            caption="../report/plots.rst",
+            category="Plots",
+            labels={"task": "{task}", "figure": "{name}"},
+        ),
+    params:
+        methods=lambda w: methods_of(w.task),
+        bootstrap=config["bootstrap"],
+        reference=config["reference"],
+    log:
+        "logs/plot/{task}.log",
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        ENV
+    script:
+        f"{SCRIPTS}/plot_selected.py"
