@@ -19,6 +19,10 @@ def wd(tmp_path_factory):
     wd = make_workdir(tmp_path_factory.mktemp("select") / "wd")
     demo = yaml.safe_load((wd / "config" / "config.yaml").read_text())
     demo.pop("strength")  # its jobs do not depend on select_T
+    # The refusal task has no validation split (select_T names it as an error, tested below);
+    # its multi-layer methods go with it.
+    demo["tasks"].pop("refusal")
+    demo["methods"] = {m: s for m, s in demo["methods"].items() if s.get("tasks") != ["refusal"]}
     demo["methods"]["CAA"]["T"] = [0.5, 1.0, 2.0]
     (wd / "config" / "plain.yaml").write_text(yaml.safe_dump(demo))
     (wd / "config" / "select.yaml").write_text(yaml.safe_dump({**demo, "select_T": {"rule": "best", "n_val": 3}}))
@@ -88,3 +92,13 @@ def test_budget_without_a_cost_scorer(wd):
 def test_lint_is_clean_with_the_block(wd):
     res = snakemake(wd, "--lint", "--configfile", "config/select.yaml")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_task_without_validation_split_is_named(wd):
+    demo = yaml.safe_load((wd / "config" / "config.yaml").read_text())
+    demo.pop("strength")
+    demo["select_T"] = {"rule": "best"}
+    (wd / "config" / "with_refusal.yaml").write_text(yaml.safe_dump(demo))
+    res = snakemake(wd, "-n", "--configfile", "config/with_refusal.yaml")
+    assert res.returncode != 0
+    assert "task 'refusal' has no validation split" in res.stdout + res.stderr
