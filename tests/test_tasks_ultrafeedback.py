@@ -32,10 +32,14 @@ def test_download_flattens_the_sample(uf_raw, sample):
     assert rows[3]["score_chosen"] == src[3]["metadata"]["score_chosen"]
 
 
-def test_filter_drops_the_111_ties(uf_raw):
+def test_filter_drops_the_111_ties_and_2_empty_responses(uf_raw):
     kept = kept_pairs(uf_raw / "train_prefs.jsonl", "train_prefs")
-    assert len(kept) == 1000 - 111
-    assert all(r["score_chosen"] > r["score_rejected"] for r in kept)
+    rows = read_jsonl(uf_raw / "train_prefs.jsonl")
+    untied = [r for r in rows if r["score_chosen"] > r["score_rejected"]]
+    assert len(untied) == 1000 - 111
+    assert sum(1 for r in untied if not (r["chosen"] and r["rejected"])) == 2
+    assert len(kept) == 1000 - 111 - 2
+    assert all(r["score_chosen"] > r["score_rejected"] and r["chosen"] and r["rejected"] for r in kept)
 
 
 def test_splits_are_sized_disjoint_and_deterministic(uf_raw, tmp_path):
@@ -101,7 +105,7 @@ def test_fit_texts_and_prompts(uf_raw, tmp_path):
 
 
 def test_too_few_pairs_names_the_parameter(uf_raw, tmp_path):
-    with pytest.raises(ValueError, match=r"889 pairs .*n_train \+ n_val \+ n_test = 11000.*lower tasks.ultrafeedback.params"):
+    with pytest.raises(ValueError, match=r"887 pairs .*n_train \+ n_val \+ n_test = 11000.*lower tasks.ultrafeedback.params"):
         get_task("ultrafeedback").format(uf_raw, tmp_path, seed=0)
     assert not (tmp_path / "train.jsonl").exists()
 
@@ -137,3 +141,44 @@ def test_hub_splits_are_fetched_and_flattened(sample, tmp_path, monkeypatch):
     assert len(read_jsonl(tmp_path / "raw" / "test_prefs.jsonl")) == 20
     n_test = sum(r["metadata"]["score_chosen"] > r["metadata"]["score_rejected"] for r in src[100:])
     assert task.format(tmp_path / "raw", tmp_path, seed=0, n_train=50, n_val=5, n_test=n_test)["test"] == n_test
+
+
+def _official_selection(train: list[dict], test: list[dict], seed: int, n_train: int, n_val: int, n_test: int):
+    """data/ultrafeedback/format_dataset.py's steps, written out: score filter, empty responses
+    skipped, train de-duplicated on the prompt, one generator for train+val then test."""
+    import numpy as np
+    import pandas as pd
+
+    def kept(rows):
+        df = pd.DataFrame(rows)
+        df = df[df["score_chosen"] > df["score_rejected"]]
+        return df[(df["chosen"] != "") & (df["rejected"] != "")]
+
+    rng = np.random.default_rng(seed)
+    tr = kept(train).drop_duplicates(subset=["prompt"]).reset_index(drop=True)
+    sel = rng.choice(np.arange(len(tr)), size=n_train + n_val, replace=False)
+    te = kept(test).reset_index(drop=True)
+    tsel = rng.choice(np.arange(len(te)), size=n_test, replace=False)
+    return ([tr.iloc[i]["prompt"] for i in sel[:n_train]], [tr.iloc[i]["prompt"] for i in sel[n_train:]],
+            [te.iloc[i]["prompt"] for i in tsel])
+
+
+def test_selection_is_the_official_one(tmp_path):
+    def pair(i, prompt=None, chosen="yes", score=(5.0, 2.0)):
+        return {"prompt": prompt or f"question {i}", "chosen": chosen, "rejected": "no",
+                "score_chosen": score[0], "score_rejected": score[1]}
+
+    train = [pair(i) for i in range(40)]
+    train[7] = pair(7, prompt="question 3")          # a repeated prompt: only the first is kept
+    train[11] = pair(11, chosen="")                  # an empty response: skipped
+    train[12] = pair(12, score=(3.0, 3.0))           # a tie: dropped
+    test = [pair(100 + i) for i in range(15)]
+    test[4] = pair(104, prompt="question 100")       # test_prefs is not de-duplicated
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name, rows in (("train_prefs", train), ("test_prefs", test)):
+        (raw / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    get_task("ultrafeedback").format(raw, tmp_path / "out", seed=42, n_train=20, n_val=5, n_test=6)
+    got = [[r["prompt"] for r in read_jsonl(tmp_path / "out" / f"{s}.jsonl")] for s in ("train", "val", "test")]
+    assert got == list(_official_selection(train, test, 42, 20, 5, 6))
+    assert "question 7" not in got[0] + got[1] and "question 11" not in got[0] + got[1]

@@ -161,34 +161,37 @@ class UltraFeedback(Task):
             raise ValueError(f"tasks.{self.name}.params: n_train and n_test must be at least 1")
         raw_dir = Path(raw_dir)
         train_file = require_file(raw_dir / "train_prefs.jsonl", f"{self.name} raw data (run download_{self.name})")
-        pools = {"train_prefs": kept_pairs(train_file, "train_prefs")}
         test_file = raw_dir / "test_prefs.jsonl"
-        rng = np.random.default_rng(seed)
-        train_pool = [pools["train_prefs"][i] for i in rng.permutation(len(pools["train_prefs"]))]
-        if test_file.is_file():
-            test_pool = kept_pairs(test_file, "test_prefs")
-            # Its own stream: the test pairs do not depend on the train file.
-            test_pool = [test_pool[i] for i in np.random.default_rng([seed, 1]).permutation(len(test_pool))]
-            take_from_train = n_train + n_val
-        else:
-            # No separate test file: the test pairs come after train and val in the same shuffle.
-            test_pool = train_pool[n_train + n_val :]
-            take_from_train = n_train + n_val + n_test
-        if len(train_pool) < take_from_train:
+        # The official selection (data/ultrafeedback/format_dataset.py): train_prefs pairs
+        # de-duplicated on the prompt (first kept), one default_rng(seed) drawing
+        # n_train + n_val of them (`choice`, train first), then the same generator drawing
+        # n_test test_prefs pairs (not de-duplicated). Without a test file the test pairs are
+        # drawn from the train_prefs pairs left over (our fallback; the official code has none).
+        pool = unique_prompts(kept_pairs(train_file, "train_prefs"))
+        need = n_train + n_val + (0 if test_file.is_file() else n_test)
+        if len(pool) < need:
             raise ValueError(
-                f"{train_file}: {len(train_pool)} pairs with score_chosen > score_rejected, but "
-                f"n_train + n_val{'' if test_file.is_file() else ' + n_test'} = {take_from_train}; "
+                f"{train_file}: {len(pool)} pairs with score_chosen > score_rejected and distinct prompts, but "
+                f"n_train + n_val{'' if test_file.is_file() else ' + n_test'} = {need}; "
                 f"lower tasks.{self.name}.params or use the full dataset"
             )
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(len(pool), size=n_train + n_val, replace=False)
+        if test_file.is_file():
+            test_pool = kept_pairs(test_file, "test_prefs")
+        else:
+            used = set(chosen.tolist())
+            test_pool = [r for i, r in enumerate(pool) if i not in used]
         if len(test_pool) < n_test:
             raise ValueError(
                 f"{test_file}: {len(test_pool)} pairs with score_chosen > score_rejected, fewer than "
                 f"n_test={n_test}; lower tasks.{self.name}.params.n_test"
             )
+        test_chosen = rng.choice(len(test_pool), size=n_test, replace=False)
         out = {
-            "train": train_pool[:n_train],
-            "val": train_pool[n_train : n_train + n_val],
-            "test": test_pool[:n_test],
+            "train": [pool[i] for i in chosen[:n_train]],
+            "val": [pool[i] for i in chosen[n_train:]],
+            "test": [test_pool[i] for i in test_chosen],
         }
         return {split: write_jsonl(self.split_path(out_dir, split), rows) for split, rows in out.items()}
 
@@ -220,15 +223,22 @@ def uf_fit_text(fmt: Formatter, prompt: str, response: str) -> str:
                 "query_texts": [p["prompt_text"] for p in self.prompts(records, fmt)]}
 
 
+def unique_prompts(pairs: list[dict]) -> list[dict]:
+    """The first pair of each prompt, in file order."""
+    seen: set[str] = set()
+    return [r for r in pairs if not (r["prompt"] in seen or seen.add(r["prompt"]))]
+
+
 def kept_pairs(path: Path, split: str) -> list[dict]:
-    """Pairs of a raw split file with score_chosen > score_rejected (ties dropped), with ids."""
+    """Pairs of a raw split file with score_chosen > score_rejected (ties dropped) and both
+    responses non-empty (as the official formatting skips them), with ids."""
     rows = read_pairs(path, split, str(path))[split]
     if not rows:
         raise ValueError(f"{path}: no pairs (empty split)")
     kept = [
         {"id": f"uf-{split}-{i:06d}", **{k: r[k] for k in FIELDS}}
         for i, r in enumerate(rows)
-        if r["score_chosen"] > r["score_rejected"]
+        if r["score_chosen"] > r["score_rejected"] and r["chosen"] and r["rejected"]
     ]
     if not kept:
         raise ValueError(f"{path}: all {len(rows)} pairs have score_chosen <= score_rejected (empty split after the filter)")
