@@ -127,6 +127,12 @@ def test_hf_classifier_option_on_a_tiny_model(smollm2_dir, tmp_path):
     assert p == pytest.approx(direct, abs=1e-4)  # batching/padding does not change the score
     with pytest.raises(ValueError, match="toxic_label"):
         HFToxicityClassifier(model, tok, toxic_label="hateful")
+    # Generic label names (LABEL_0/LABEL_1): the error names the config key; the key fixes it.
+    model.config.id2label = {0: "LABEL_0", 1: "LABEL_1"}
+    with pytest.raises(ValueError, match=r"set scorers.toxicity_open.toxic_label to one of them"):
+        HFToxicityClassifier(model, tok)
+    assert HFToxicityClassifier(model, tok, toxic_label="LABEL_1", batch_size=2).predict(texts) == pytest.approx(p, abs=1e-4)
+    model.config.id2label = {0: "non-toxic", 1: "toxic"}
     # The same model from a local folder, as the workflow loads it.
     model.save_pretrained(tmp_path / "hf")
     tok.save_pretrained(tmp_path / "hf")

@@ -216,5 +216,5 @@ def test_kaggle_package_missing(monkeypatch, tmp_path, rtp_file):
     monkeypatch.setitem(sys.modules, "kaggle", None)  # import kaggle -> ImportError
     monkeypatch.setitem(sys.modules, "kaggle.api.kaggle_api_extended", None)
     source = {"jigsaw": {"kaggle": COMPETITION}, "rtp": {"path": rtp_file}}
-    with pytest.raises(ImportError, match=r"pip install kaggle; or download train.csv"):
+    with pytest.raises(ImportError, match=r"pip install kaggle; or download all_data.csv"):
         get_task("toxicity").download(source, tmp_path / "raw")

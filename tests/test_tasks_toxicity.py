@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import csv
 import json
+import pathlib
 import zipfile
 
 import pandas as pd
@@ -135,6 +136,36 @@ def test_competition_train_csv_in_a_zip(shared_data, tmp_path):
     header = (tmp_path / "raw" / "jigsaw" / "train.csv").read_text().splitlines()[0]
     assert header == "id,comment_text,toxicity"
     assert task.format(tmp_path / "raw", tmp_path, seed=0, n_per_bin=10, n_test=5) == {"train": 100, "test": 5}
+
+
+def test_competition_zip_and_kaggle_fetch_take_all_data_csv(shared_data, tmp_path, monkeypatch):
+    """The official code reads all_data.csv (every labelled comment); train.csv is a subset."""
+    records = rtp_records(shared_data)
+    write_jigsaw_csv(tmp_path / "train.csv", records[:300], column="target")
+    n_all = write_jigsaw_csv(tmp_path / "all_data.csv", records)
+    with zipfile.ZipFile(tmp_path / "jigsaw.zip", "w") as zf:
+        zf.write(tmp_path / "train.csv", "train.csv")
+        zf.write(tmp_path / "all_data.csv", "all_data.csv")
+    rtp = {"path": str(shared_data / "realtoxicityprompts" / "challenging_toxic.jsonl")}
+    task = get_task("toxicity")
+    task.download({"jigsaw": {"path": str(tmp_path / "jigsaw.zip")}, "rtp": rtp}, tmp_path / "raw")
+    assert len(pd.read_csv(tmp_path / "raw" / "jigsaw" / "train.csv")) == n_all
+
+    # The Kaggle route asks for all_data.csv (a stand-in for the unreachable API that writes
+    # the requested member where the real client does).
+    kaggle = pytest.importorskip("kaggle.api.kaggle_api_extended")
+    asked = []
+
+    def download(self, competition, file_name, path=None, force=False, quiet=False):
+        asked.append(file_name)
+        (tmp_path / file_name).replace(pathlib.Path(path) / file_name)
+
+    monkeypatch.setattr(kaggle.KaggleApi, "authenticate", lambda self: None)
+    monkeypatch.setattr(kaggle.KaggleApi, "competition_download_file", download)
+    task.download({"jigsaw": {"kaggle": "jigsaw-unintended-bias-in-toxicity-classification"}, "rtp": rtp},
+                  tmp_path / "raw2")
+    assert asked == ["all_data.csv"]
+    assert len(pd.read_csv(tmp_path / "raw2" / "jigsaw" / "train.csv")) == n_all
 
 
 def test_fit_texts_and_prompts_are_raw(tox_raw, tmp_path):

@@ -162,7 +162,7 @@ class HFToxicityClassifier:
             if len(labels) == 1:
                 found = [0]
             if not found:
-                raise ValueError(f"cannot tell which label is 'toxic' among {labels}; pass toxic_label=<name>")
+                raise ValueError(f"cannot tell which label is 'toxic' among {labels}; set scorers.toxicity_open.toxic_label to one of them")
             self.index = found[0]
         else:
             match = [i for i, n in labels.items() if n == toxic_label]
@@ -243,7 +243,8 @@ def load_open_toxicity_scorer(path: str | os.PathLike, device: str = "cpu", toxi
 def _score_job(job) -> list[dict]:
     from steerbench.stages.common import single_device
 
-    classifier = load_open_toxicity_scorer(job.models["model"], device=single_device(job.device))
+    classifier = load_open_toxicity_scorer(job.models["model"], device=single_device(job.device),
+                                           toxic_label=job.cfg["toxic_label"])
     return score_toxicity_open(job.generation_rows(), classifier)
 
 
@@ -264,7 +265,10 @@ SPEC = ScorerSpec(
     ),
     column_rank=60,
     settings={"model": {"$ref": "#/$defs/model_ref",
-                        "description": "a local HF toxicity classifier; unset: train one on the Jigsaw data"}},
+                        "description": "a local HF toxicity classifier; unset: train one on the Jigsaw data"},
+              "toxic_label": {"type": ["string", "null"], "default": None,
+                              "description": "an HF classifier's label that means toxic (unset: the one label "
+                                             "whose name says toxic; a model with LABEL_0/LABEL_1 needs it)"}},
     model_keys=("model",),
     default_model="resources/scorers/toxicity_open/classifier.safetensors",
     resources={"mem_mb": 4000, "runtime": 30},

@@ -14,7 +14,7 @@ Raw layout (`download` writes, `format` reads):
 
 Source block (`tasks.toxicity.source`), one sub-block per dataset:
     jigsaw: {kaggle: jigsaw-unintended-bias-in-toxicity-classification}
-            or {path: <train.csv, all_data.csv, or the competition zip>}
+            or {path: <all_data.csv (what the official code reads), train.csv, or the competition zip>}
     rtp:    {hub: allenai/real-toxicity-prompts} or {path: <RTP JSONL>}
 A Jigsaw CSV needs `comment_text` and `toxicity`; the competition's train.csv calls the
 toxicity column `target`, which is accepted too.
@@ -50,8 +50,10 @@ COMPETITION = "jigsaw-unintended-bias-in-toxicity-classification"
 JIGSAW_FILE = "jigsaw/train.csv"
 RTP_FILE = "rtp/prompts.jsonl"
 THRESHOLD = 0.5  # toxicity <= 0.5 is non-toxic (the paper's split)
+# The official preprocess_jigsaw.py reads all_data.csv (every labelled comment, train and test).
+JIGSAW_MEMBER = "all_data.csv"
 MANUAL_JIGSAW = (
-    f"download train.csv from https://www.kaggle.com/competitions/{COMPETITION}/data by hand "
+    f"download {JIGSAW_MEMBER} from https://www.kaggle.com/competitions/{COMPETITION}/data by hand "
     f"(or the whole competition zip) and set tasks.toxicity.source.jigsaw to `path: <that file>` "
     f"(suggested place: resources/manual/{COMPETITION}.zip)"
 )
@@ -78,11 +80,12 @@ def normalise_jigsaw(df: pd.DataFrame, where: str) -> pd.DataFrame:
 
 def read_jigsaw_source(path: Path, where: str) -> pd.DataFrame:
     if path.suffix == ".zip":
-        # The competition zip holds train.csv (column `target`) and all_data.csv (`toxicity`).
+        # The competition zip holds all_data.csv (`toxicity`; what the official code reads)
+        # and train.csv (column `target`, a subset): all_data.csv first.
         try:
-            data = read_zip_member(path, "train.csv")
+            data = read_zip_member(path, JIGSAW_MEMBER)
         except ValueError:
-            data = read_zip_member(path, "all_data.csv")
+            data = read_zip_member(path, "train.csv")
         source: Any = io.BytesIO(data)
     else:
         # pandas merges rows across an unterminated quote without a word: parse strictly first.
@@ -269,8 +272,8 @@ class Toxicity(Task):
         else:
             competition = block["kaggle"] if isinstance(block["kaggle"], str) else COMPETITION
             staging = out_dir / "jigsaw" / ".kaggle"
-            fetched = kaggle_download(competition, "train.csv", staging, f"{where}.kaggle", MANUAL_JIGSAW)
-            df = read_jigsaw_source(fetched, f"{competition}/train.csv")
+            fetched = kaggle_download(competition, JIGSAW_MEMBER, staging, f"{where}.kaggle", MANUAL_JIGSAW)
+            df = read_jigsaw_source(fetched, f"{competition}/{JIGSAW_MEMBER}")
             fetched.unlink()
             staging.rmdir()
         target = out_dir / JIGSAW_FILE
