@@ -257,10 +257,21 @@ def test_scorer_metric_registry():
     assert scorer_metrics("judge") == ("true", "info", "true_info")
     with pytest.raises(ValueError, match="known scorers: .*quality"):
         scorer_metrics("bleurt")
-    # Every (scorer, metric) the tables read is one a scorer writes.
+    # Every (scorer, metric) the tables read is one a scorer writes, or one the refusal task
+    # derives from them (steerbench.tables_refusal: a column per eval set, and the averages).
+    import pandas as pd
+
+    from steerbench.tables_refusal import expand_scores
+    from steerbench.tasks.refusal import EVAL_SETS
+
+    raw = pd.DataFrame([{"model": "m", "task": "refusal", "layer": 1, "method": "M", "T": 1.0, "seed": 0,
+                         "scorer": scorer, "id": f"{name}-0000", "metric": metric, "value": 1.0}
+                        for name in EVAL_SETS for scorer, metric in (("refusal", "refusal"), ("math_accuracy", "correct"))])
+    derived = {(r.scorer, r.metric) for r in expand_scores(raw).itertuples()}
+    derived |= {("refusal", "avg_safety"), ("math_accuracy", "avg_utility")}
     for spec in all_metrics():
         for scorer, metric in spec.sources:
-            assert metric in scorers()[scorer].raw_metrics, (scorer, metric)
+            assert metric in scorers()[scorer].raw_metrics or (scorer, metric) in derived, (scorer, metric)
     # The table's column order: alignment scorers by rank, quality last.
     names = [m.name for m in all_metrics()]
     assert names[:3] == ["true_info", "true", "info"] and names[-4:] == ["ppl", "dist1", "dist2", "dist3"]
