@@ -41,6 +41,6 @@ def ci_run(tmp_path_factory, shared_data) -> Path:
     from workflow_utils import make_workdir, snakemake
 
     wd = make_workdir(tmp_path_factory.mktemp("ci") / "wd", "ci.yaml")
-    res = snakemake(wd, "--cores", "2", "--configfile", "config/ci.yaml", timeout=1800)
+    res = snakemake(wd, "--cores", "2", "--configfile", "config/ci.yaml", timeout=2700)
     assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
     return wd
