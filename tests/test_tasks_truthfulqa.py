@@ -22,8 +22,8 @@ def tqa_raw(shared_data, tmp_path_factory):
     return raw
 
 
-def test_registry_lists_the_three_tasks_and_rejects_others():
-    assert available_tasks() == ["truthfulqa", "ultrafeedback", "toxicity"]
+def test_registry_lists_the_built_in_tasks_and_rejects_others():
+    assert available_tasks() == ["truthfulqa", "ultrafeedback", "toxicity", "refusal"]
     assert get_task("toxicity").splits == ["train", "test"]
     with pytest.raises(ValueError, match=r"unknown task 'truthful'.*truthfulqa"):
         get_task("truthful")
