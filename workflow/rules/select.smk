@@ -38,6 +38,8 @@ for _task in TASKS:
             options=config["tasks"][_task]["params"],
         log:
             f"logs/validation_split_{_task}.log",
+        benchmark:
+            f"logs/benchmarks/validation_split_{_task}.tsv"
         resources:
             mem_mb=4000,
             runtime=10,
@@ -60,6 +62,8 @@ rule select_T:
         reference=config["reference"],
     log:
         "logs/select_T/{task}.log",
+    benchmark:
+        "logs/benchmarks/select_T/{task}.tsv"
     resources:
         mem_mb=4000,
         runtime=20,
@@ -83,6 +87,8 @@ rule tabulate_selected:
         reference=config["reference"],
     log:
         "logs/tabulate/{task}.log",
+    benchmark:
+        "logs/benchmarks/tabulate/{task}.tsv"
     resources:
         mem_mb=4000,
         runtime=20,
@@ -107,6 +113,8 @@ rule summary_table_selected:
         ours=ours_methods(config["methods"]),
     log:
         "logs/summary_table.log",
+    benchmark:
+        "logs/benchmarks/summary_table.tsv"
     resources:
         mem_mb=4000,
         runtime=20,
@@ -135,6 +143,8 @@ rule plot_selected:
         reference=config["reference"],
     log:
         "logs/plot/{task}.log",
+    benchmark:
+        "logs/benchmarks/plot/{task}.tsv"
     resources:
         mem_mb=4000,
         runtime=20,
