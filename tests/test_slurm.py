@@ -257,6 +257,8 @@ def test_failing_rule_fails_the_run_and_is_named(runs):
     assert all(j["state"] == "FAILED" for j in _squeue(failed).values())
     # snakemake removed what the failed jobs left: no broken steerer looks finished
     model, task, layer, split = acts[0].relative_to(wd / "results" / "activations").with_suffix("").parts
+    # (when every steerer of that layer failed, snakemake may remove the layer's folder too)
     steerers = wd / "results" / "steerers" / model / task / layer
-    missing = [m.name for m in steerers.iterdir() if not (m / f"{split}.safetensors").exists()]
-    assert missing, f"every steerer of {acts[0].name} still exists after the failure"
+    methods = [m for m in steerers.iterdir() if m.is_dir()] if steerers.is_dir() else []
+    left = [m.name for m in methods if (m / f"{split}.safetensors").exists()]
+    assert len(left) < len(methods) or not methods, f"every steerer of {acts[0].name} still exists after the failure: {left}"

@@ -32,7 +32,10 @@ def _tiny_workdir(path: Path, model_dir: Path) -> Path:
         "models": {"smollm2": {"path": str(model_dir), "layers": [13], "dtype": "float32", "batch_size": 4}},
         "tasks": {"ultrafeedback": {**demo["tasks"]["ultrafeedback"],
                                     "params": {"n_train": 8, "n_val": 2, "n_test": 4},
-                                    "generation": {"max_new_tokens": 4}}},
+                                    # the demo's generation settings (min_new_tokens: SmolLM2
+                                    # ends some raw prompts at once), shorter
+                                    "generation": {**demo["tasks"]["ultrafeedback"].get("generation", {}),
+                                                   "max_new_tokens": 4}}},
         "methods": {"NoSteer": {"steerer": "NoSteer", "T": [0]}, "CAA": {"steerer": "CAA", "T": [1.0]}},
     }
     # The documented commands use the default config file: the tiny one takes its place.
