@@ -76,3 +76,25 @@ def test_extract_split_uses_the_configured_prompt_format(smollm2_dir, shared_dat
         extract_split(smollm2_dir, "truthfulqa", split, 13, out, limit=1, prompt_format=fmt)
         want = extract_activations(lm, [text], [13], batch_size=1)[13][0]
         torch.testing.assert_close(load_file(str(out))["pos"][0], want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("multi", [False, True], ids=["one-layer", "layer-set"])
+def test_a_split_without_negatives_is_named_by_both_extractions(multi, smollm2_dir, shared_data, tmp_path):
+    """The one-layer and the layer-set extraction share one check: no steerer from one class."""
+    from steerbench.io import read_jsonl, write_jsonl
+    from steerbench.stages.extract import extract_split
+    from steerbench.stages.multilayer import extract_split_layers
+    from steerbench.tasks import get_task
+
+    task = get_task("truthfulqa")
+    task.download({"path": str(shared_data / "truthfulqa" / "TruthfulQA.csv")}, tmp_path / "raw")
+    task.format(tmp_path / "raw", tmp_path / "splits", seed=42)
+    split = tmp_path / "only_pos.jsonl"
+    write_jsonl(split, [{**r, "incorrect_answers": []} for r in read_jsonl(tmp_path / "splits" / "fold0.jsonl")[:2]])
+    out = tmp_path / "acts.safetensors"
+    with pytest.raises(ValueError, match="0 negative texts; a steerer needs both classes"):
+        if multi:
+            extract_split_layers(smollm2_dir, "truthfulqa", split, [12, 13], out)
+        else:
+            extract_split(smollm2_dir, "truthfulqa", split, 13, out)
+    assert not out.exists()

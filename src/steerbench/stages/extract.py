@@ -12,6 +12,54 @@ from steerbench.stages.common import load_steered_model, read_split
 from steerbench.tasks import get_task
 
 
+def fit_activations(
+    model_dir: str | Path,
+    task: str,
+    split_path: str | Path,
+    layers: list[int],
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int = 16,
+    limit: int | None = None,
+    prompt_format: str = "auto",
+    extras: bool = False,
+) -> dict[int, dict[str, torch.Tensor]]:
+    """{layer: {group: [n, d] float32}} of a split's fit texts in one forward pass: groups
+    `pos` and `neg` (both required) and, with `extras`, the task's non-empty extra fit sets."""
+    from steerbench.lm import PromptFormatter, extract_activations
+
+    records = read_split(split_path, limit)
+    lm = load_steered_model(model_dir, device, dtype)
+    fmt = PromptFormatter(lm, prompt_format)
+    t = get_task(task)
+    pos_texts, neg_texts = t.fit_texts(records, fmt)
+    if not pos_texts or not neg_texts:
+        raise ValueError(
+            f"{split_path}: {len(pos_texts)} positive and {len(neg_texts)} negative texts; "
+            f"a steerer needs both classes"
+        )
+    groups = {"pos": pos_texts, "neg": neg_texts}
+    if extras and hasattr(t, "fit_extra_texts"):
+        groups.update({k: v for k, v in t.fit_extra_texts(records, fmt).items() if v})
+    texts = [x for g in groups.values() for x in g]
+    acts = extract_activations(lm, texts, list(layers), batch_size=batch_size)
+    out: dict[int, dict[str, torch.Tensor]] = {}
+    for layer in layers:
+        a = acts[layer].to(torch.float32).contiguous()
+        if not torch.isfinite(a).all():
+            bad = int((~torch.isfinite(a)).any(dim=1).sum())
+            raise ValueError(
+                f"{bad} of {len(a)} activations at layer {layer} of {model_dir} are NaN/inf; "
+                f"load the model in float32 (models.<name>.dtype: float32) or check its weights"
+            )
+        start, out[layer] = 0, {}
+        for name, g in groups.items():
+            out[layer][name] = a[start : start + len(g)].clone()
+            start += len(g)
+    return out
+
+
 def extract_split(
     model_dir: str | Path,
     task: str,
@@ -26,26 +74,9 @@ def extract_split(
     prompt_format: str = "auto",
 ) -> dict[str, int]:
     """Write `pos` [n, d] and `neg` [m, d] float32 activations of `layer` to `out_path`."""
-    from steerbench.lm import PromptFormatter, extract_activations
-
-    records = read_split(split_path, limit)
-    lm = load_steered_model(model_dir, device, dtype)
-    pos_texts, neg_texts = get_task(task).fit_texts(records, PromptFormatter(lm, prompt_format))
-    if not pos_texts or not neg_texts:
-        raise ValueError(
-            f"{split_path}: {len(pos_texts)} positive and {len(neg_texts)} negative texts; "
-            f"a steerer needs both classes"
-        )
-    acts = extract_activations(lm, pos_texts + neg_texts, [layer], batch_size=batch_size)[layer]
-    acts = acts.to(torch.float32).contiguous()
-    if not torch.isfinite(acts).all():
-        bad = int((~torch.isfinite(acts)).any(dim=1).sum())
-        raise ValueError(
-            f"{bad} of {len(acts)} activations at layer {layer} of {model_dir} are NaN/inf; "
-            f"load the model in float32 (models.<name>.dtype: float32) or check its weights"
-        )
-    tensors = {"pos": acts[: len(pos_texts)].clone(), "neg": acts[len(pos_texts) :].clone()}
+    tensors = fit_activations(model_dir, task, split_path, [layer], device=device, dtype=dtype,
+                              batch_size=batch_size, limit=limit, prompt_format=prompt_format)[layer]
     meta = {"model": str(model_dir), "task": task, "split": str(split_path), "layer": str(layer)}
     with atomic_path(out_path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
-    return {"n_pos": len(pos_texts), "n_neg": len(neg_texts)}
+    return {"n_pos": len(tensors["pos"]), "n_neg": len(tensors["neg"])}

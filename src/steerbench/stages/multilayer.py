@@ -25,8 +25,6 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from steerbench.io import atomic_dir, atomic_path
-from steerbench.stages.common import load_steered_model, read_split
-from steerbench.tasks import get_task
 
 MULTI_SUFFIX = ".multi"
 
@@ -65,8 +63,8 @@ def extract_split_layers(
     prompt_format: str = "auto",
 ) -> dict[str, int]:
     """One forward pass over the fit texts (and the task's extra fit sets), every layer kept."""
-    from steerbench.lm import PromptFormatter, extract_activations
     from steerbench.param_checks import model_depth
+    from steerbench.stages.extract import fit_activations
 
     layers = [int(layer) for layer in layers]
     if not layers or len(set(layers)) != len(layers):
@@ -75,28 +73,13 @@ def extract_split_layers(
     if depth is not None and not all(0 <= layer < depth for layer in layers):
         raise ValueError(f"layers {layers}: {model_dir} has {depth} decoder layers (valid: 0..{depth - 1}); "
                          f"fix methods.<id>.layers")
-    records = read_split(split_path, limit)
-    lm = load_steered_model(model_dir, device, dtype)
-    fmt = PromptFormatter(lm, prompt_format)
-    t = get_task(task)
-    pos, neg = t.fit_texts(records, fmt)
-    extras = t.fit_extra_texts(records, fmt) if hasattr(t, "fit_extra_texts") else {}
-    groups = {"pos": pos, "neg": neg, **{k: v for k, v in extras.items() if v}}
-    texts = [x for g in groups.values() for x in g]
-    acts = extract_activations(lm, texts, layers, batch_size=batch_size)
-    tensors = {}
-    for layer in layers:
-        a = acts[layer].to(torch.float32)
-        if not torch.isfinite(a).all():
-            raise ValueError(f"activations at layer {layer} of {model_dir} are NaN/inf; load the model in float32")
-        start = 0
-        for name, g in groups.items():
-            tensors[f"{name}_L{layer}"] = a[start : start + len(g)].clone().contiguous()
-            start += len(g)
+    acts = fit_activations(model_dir, task, split_path, layers, device=device, dtype=dtype, batch_size=batch_size,
+                           limit=limit, prompt_format=prompt_format, extras=True)
+    tensors = {f"{name}_L{layer}": a for layer in layers for name, a in acts[layer].items()}
     meta = {"model": str(model_dir), "task": task, "split": str(split_path), "layers": layer_set_tag(layers)}
     with atomic_path(out_path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
-    return {name: len(g) for name, g in groups.items()}
+    return {name: len(a) for name, a in acts[layers[0]].items()}
 
 
 def load_layer_activations(path: str | Path, layer: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
