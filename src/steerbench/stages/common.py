@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from steerbench.io import read_jsonl
+from steerbench.io import atomic_path, read_jsonl
 
 
 def read_split(path: str | Path, limit: int | None = None) -> list[dict]:
@@ -41,3 +41,23 @@ def load_steered_model(model_dir: str | Path, device: str = "auto", dtype: str =
     offline_hub()
 
     return load_model(str(model_dir), dtype=dtype, device=device)
+
+
+def check_finite(x, what: str) -> None:
+    """One line naming how many rows of `x` are NaN/inf (half-precision overflow, bad weights)."""
+    import torch
+
+    bad_rows = (~torch.isfinite(x)).reshape(len(x), -1).any(dim=1)
+    if bool(bad_rows.any()):
+        raise ValueError(
+            f"{int(bad_rows.sum())} of {len(x)} {what} are NaN/inf; "
+            f"load the model in float32 (models.<name>.dtype: float32) or check its weights"
+        )
+
+
+def save_tensors(tensors: dict, out_path: str | Path, meta: dict[str, str]) -> None:
+    """A safetensors file written whole or not at all."""
+    from safetensors.torch import save_file
+
+    with atomic_path(out_path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)

@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
-
-from steerbench.io import atomic_path
-from steerbench.stages.common import load_steered_model, read_split
+from steerbench.stages.common import check_finite, load_steered_model, read_split, save_tensors
 from steerbench.tasks import get_task
 
 
@@ -47,12 +44,7 @@ def fit_activations(
     out: dict[int, dict[str, torch.Tensor]] = {}
     for layer in layers:
         a = acts[layer].to(torch.float32).contiguous()
-        if not torch.isfinite(a).all():
-            bad = int((~torch.isfinite(a)).any(dim=1).sum())
-            raise ValueError(
-                f"{bad} of {len(a)} activations at layer {layer} of {model_dir} are NaN/inf; "
-                f"load the model in float32 (models.<name>.dtype: float32) or check its weights"
-            )
+        check_finite(a, f"activations at layer {layer} of {model_dir}")
         start, out[layer] = 0, {}
         for name, g in groups.items():
             out[layer][name] = a[start : start + len(g)].clone()
@@ -76,7 +68,5 @@ def extract_split(
     """Write `pos` [n, d] and `neg` [m, d] float32 activations of `layer` to `out_path`."""
     tensors = fit_activations(model_dir, task, split_path, [layer], device=device, dtype=dtype,
                               batch_size=batch_size, limit=limit, prompt_format=prompt_format)[layer]
-    meta = {"model": str(model_dir), "task": task, "split": str(split_path), "layer": str(layer)}
-    with atomic_path(out_path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    save_tensors(tensors, out_path, {"model": str(model_dir), "task": task, "split": str(split_path), "layer": str(layer)})
     return {"n_pos": len(tensors["pos"]), "n_neg": len(tensors["neg"])}

@@ -32,23 +32,10 @@ from typing import Callable, Sequence
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import Tensor
 
-from steerbench.io import atomic_path
-from steerbench.stages.common import load_steered_model, read_split, single_device
+from steerbench.stages.common import check_finite, load_steered_model, read_split, save_tensors, single_device
 from steerbench.tasks import get_task
-
-
-def _save(tensors: dict[str, Tensor], out_path: str | Path, meta: dict[str, str]) -> None:
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_path) as tmp:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
-
-
-def _check_finite(x: Tensor, what: str) -> None:
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{what} contain NaN/inf; load the model in float32 (models.<name>.dtype: float32)")
 
 
 # ------------------------------------------------------------------ groups and queries
@@ -87,13 +74,13 @@ def extract_fit_extras(
             f"{n_pos}/{n_neg} fit texts; the two methods must walk the records the same way"
         )
     queries = extract_activations(lm, list(extras["query_texts"]), [layer], batch_size=batch_size)[layer]
-    _check_finite(queries, f"query activations at layer {layer} of {model_dir}")
+    check_finite(queries, f"query activations at layer {layer} of {model_dir}")
     tensors = {
         "pos_group": torch.tensor(extras["pos_group"], dtype=torch.int64),
         "neg_group": torch.tensor(extras["neg_group"], dtype=torch.int64),
         "queries": queries.to(torch.float32),
     }
-    _save(tensors, out_path, {"model": str(model_dir), "task": task, "split": str(split_path), "layer": str(layer)})
+    save_tensors(tensors, out_path, {"model": str(model_dir), "task": task, "split": str(split_path), "layer": str(layer)})
     return {"n_pos": n_pos, "n_neg": n_neg, "n_queries": len(queries)}
 
 
@@ -229,9 +216,9 @@ def collect_trajectories(
         "traj_episode": torch.cat([torch.full((len(states[i]),), e, dtype=torch.int64) for e, i in enumerate(kept)]),
         "traj_step": torch.cat([torch.arange(len(states[i]), dtype=torch.int64) for i in kept]),
     }
-    _check_finite(traj["traj_states"], f"response states at layer {layer} of {model_dir}")
-    _check_finite(traj["traj_rewards"], "rewards")
-    _save(traj, out_path, {"model": str(model_dir), "task": task, "split": str(split_path), "layer": str(layer),
+    check_finite(traj["traj_states"], f"response states at layer {layer} of {model_dir}")
+    check_finite(traj["traj_rewards"], "rewards")
+    save_tensors(traj, out_path, {"model": str(model_dir), "task": task, "split": str(split_path), "layer": str(layer),
                            "reward": reward})
     return {"responses": len(kept), "states": len(traj["traj_states"])}
 

@@ -22,9 +22,9 @@ from typing import Any, Sequence
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
-from steerbench.io import atomic_dir, atomic_path
+from steerbench.io import atomic_dir
+from steerbench.stages.common import save_tensors
 
 MULTI_SUFFIX = ".multi"
 
@@ -76,9 +76,8 @@ def extract_split_layers(
     acts = fit_activations(model_dir, task, split_path, layers, device=device, dtype=dtype, batch_size=batch_size,
                            limit=limit, prompt_format=prompt_format, extras=True)
     tensors = {f"{name}_L{layer}": a for layer in layers for name, a in acts[layer].items()}
-    meta = {"model": str(model_dir), "task": task, "split": str(split_path), "layers": layer_set_tag(layers)}
-    with atomic_path(out_path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    save_tensors(tensors, out_path, {"model": str(model_dir), "task": task, "split": str(split_path),
+                                     "layers": layer_set_tag(layers)})
     return {name: len(a) for name, a in acts[layers[0]].items()}
 
 
