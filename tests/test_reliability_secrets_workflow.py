@@ -44,14 +44,14 @@ def test_score_perspective_job_never_writes_or_prints_the_key(tmp_path):
         texts = [f"a generated continuation number {i}" for i in range(4)]
         for method, T in (("NoSteer", "0"), ("CAA", "1")):
             rows = [{"id": f"q{i}", "split": "test", "prompt": "p", "generation": t} for i, t in enumerate(texts)]
-            write_jsonl(wd / "results" / "generations" / RUN.format(method=method, T=T), stamp_expected(rows))
+            write_jsonl(wd / "results" / "p" / "generations" / RUN.format(method=method, T=T), stamp_expected(rows))
         env = {"PERSPECTIVE_API_KEY": KEY}
         args = ("--cores", "1", "--allowed-rules", "score_perspective", "--configfile", "config/p.yaml")
 
         # 1: discovery answers 503 once, analyze 503 once: both retried, the job succeeds.
         server.fail_discovery(503)
         server.fail_next(503)
-        target = "results/scores/perspective/" + RUN.format(method="NoSteer", T="0")
+        target = "results/p/scores/perspective/" + RUN.format(method="NoSteer", T="0")
         ok = snakemake(wd, target, *args, env=env, timeout=600)
         assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
         assert [r["toxicity"] for r in read_jsonl(wd / target)] == pytest.approx([fake_toxicity(t) for t in texts])
@@ -60,10 +60,10 @@ def test_score_perspective_job_never_writes_or_prints_the_key(tmp_path):
         # 2: discovery answers 403 (a rejected key, its URL quoted back): the job fails cleanly.
         server.fail_discovery(403)
         (wd / "resources" / "cache" / "perspective.sqlite").unlink()  # so texts must be requested again
-        target = "results/scores/perspective/" + RUN.format(method="CAA", T="1")
+        target = "results/p/scores/perspective/" + RUN.format(method="CAA", T="1")
         bad = snakemake(wd, target, *args, env=env, timeout=600)
         assert bad.returncode != 0
-        log = (wd / "logs" / "score_perspective" / RUN.format(method="CAA", T="1")).with_suffix(".log").read_text()
+        log = (wd / "logs" / "p" / "score_perspective" / RUN.format(method="CAA", T="1")).with_suffix(".log").read_text()
         assert "ERROR in rule score_perspective" in log and "HTTP 403" in log, log[-2000:]
         assert "key=<redacted>" in log
 

@@ -34,7 +34,8 @@ CI_CONFIG = os.environ.get("STEERBENCH_SLURM_CONFIG", "ci.yaml")  # a file in co
 # from the dataset to one table, for one task. Toxicity has the fewest jobs (one fit split,
 # no learned baselines) and a CPU rule (the classifier) besides the GPU ones; CI's node has
 # one GPU, so GPU jobs run one at a time.
-TARGET = os.environ.get("STEERBENCH_SLURM_TARGET", "results/tables/toxicity.csv")
+RUN_ROOT = f"results/{Path(CI_CONFIG).stem}"  # the run's results root: named after its config
+TARGET = os.environ.get("STEERBENCH_SLURM_TARGET", f"{RUN_ROOT}/tables/toxicity.csv")
 PROFILES = ("--profile", "profiles/slurm", "--profile", "profiles/ci-slurm")
 
 
@@ -234,10 +235,10 @@ def test_every_job_ran_as_its_own_slurm_job(runs):
 
 
 def test_tables_equal_a_local_run(runs):
-    tables = sorted((runs["slurm"] / "results" / "tables").glob("*.csv"))
+    tables = sorted((runs["slurm"] / RUN_ROOT / "tables").glob("*.csv"))
     assert runs["slurm"] / TARGET in tables, f"the SLURM run did not write {TARGET}"
     for slurm_table in tables:
-        local_table = runs["local"] / "results" / "tables" / slurm_table.name
+        local_table = runs["local"] / RUN_ROOT / "tables" / slurm_table.name
         assert local_table.exists(), f"the local run lacks {slurm_table.name}"
         assert slurm_table.read_text() == local_table.read_text(), slurm_table.name
 
@@ -245,7 +246,7 @@ def test_tables_equal_a_local_run(runs):
 def test_failing_rule_fails_the_run_and_is_named(runs):
     """Corrupt one activations file: its fit_steerer jobs rerun on SLURM and must fail."""
     wd = runs["slurm"]
-    acts = sorted((wd / "results" / "activations").rglob("*.safetensors"))
+    acts = sorted((wd / RUN_ROOT / "activations").rglob("*.safetensors"))
     assert acts, "no activations to corrupt"
     acts[0].write_bytes(b"not a safetensors file")
     res = snakemake(wd, TARGET, *PROFILES, "--configfile", f"config/{CI_CONFIG}", timeout=RUN_TIMEOUT_S)
@@ -256,9 +257,9 @@ def test_failing_rule_fails_the_run_and_is_named(runs):
     assert failed, out[-4000:]
     assert all(j["state"] == "FAILED" for j in _squeue(failed).values())
     # snakemake removed what the failed jobs left: no broken steerer looks finished
-    model, task, layer, split = acts[0].relative_to(wd / "results" / "activations").with_suffix("").parts
+    model, task, layer, split = acts[0].relative_to(wd / RUN_ROOT / "activations").with_suffix("").parts
     # (when every steerer of that layer failed, snakemake may remove the layer's folder too)
-    steerers = wd / "results" / "steerers" / model / task / layer
+    steerers = wd / RUN_ROOT / "steerers" / model / task / layer
     methods = [m for m in steerers.iterdir() if m.is_dir()] if steerers.is_dir() else []
     left = [m.name for m in methods if (m / f"{split}.safetensors").exists()]
     assert len(left) < len(methods) or not methods, f"every steerer of {acts[0].name} still exists after the failure: {left}"

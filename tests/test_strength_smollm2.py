@@ -9,6 +9,7 @@ negative alpha on WikiText-2), so it is not asserted.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +51,12 @@ def test_cross_entropy_small_near_zero_large_far_out(setup, shared_data):
     assert d[0.0] == 0.0
     assert abs(d[-0.25]) < 0.1 and abs(d[0.25]) < 0.1
     assert d[-16.0] > 2.0 and d[16.0] > 2.0
+
+
+def test_cross_entropy_logs_progress_lines_off_a_terminal(setup, shared_data, capfd):
+    """A strength job's log (stderr, no terminal) shows forward passes done, rate and end."""
+    lm, v = setup
+    windows = heldout_windows(lm.tokenizer, load_heldout(shared_data / "wikitext2" / "test.txt"), max_windows=2)
+    nll_per_alpha(lm, windows, LAYER, v, [-1.0, 0.0, 1.0], batch_size=2)  # 2 windows x 2 alpha chunks
+    err = capfd.readouterr().err
+    assert re.search(rf"^crossent L{LAYER}: 4/4 batch \(100%\), [0-9.e+-]+ batch/s, done in \d+:\d\d$", err, re.M), err

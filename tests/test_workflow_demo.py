@@ -40,22 +40,22 @@ def test_tables_have_every_method_with_finite_numbers(demo_run):
     for task in TASKS:
         methods = _methods_of(_config(demo_run), task)
         for ext in ("csv", "md", "tex"):
-            assert (demo_run / "results" / "tables" / f"{task}.{ext}").stat().st_size > 0
-        table = pd.read_csv(demo_run / "results" / "tables" / f"{task}.csv")
+            assert (demo_run / "results" / "demo" / "tables" / f"{task}.{ext}").stat().st_size > 0
+        table = pd.read_csv(demo_run / "results" / "demo" / "tables" / f"{task}.csv")
         assert sorted(table["method"].unique()) == sorted(methods), task
         assert table["mean"].map(lambda v: math.isfinite(float(v))).all(), task
-        md = (demo_run / "results" / "tables" / f"{task}.md").read_text()
+        md = (demo_run / "results" / "demo" / "tables" / f"{task}.md").read_text()
         for method in methods:
             assert method in md
-    plots = list((demo_run / "results" / "plots" / "truthfulqa").glob("*.png"))
+    plots = list((demo_run / "results" / "demo" / "plots" / "truthfulqa").glob("*.png"))
     assert plots and all(p.stat().st_size > 1000 for p in plots)
 
 
 def test_long_stages_log_progress_lines(demo_run):
     """A job log shows how far its stage got (no terminal: lines, not a silent bar)."""
     line = re.compile(r"^\S.*: \d+/\d+ \w+ \(\d+%\), [0-9.e+-]+ \w+/s, (ETA|done in) \d+:\d\d", re.M)
-    for stage in ("extract_activations", "generate"):
-        logs = list((demo_run / "logs" / stage).rglob("*.log"))
+    for stage in ("extract_activations", "generate", "strength_mmlu", "strength_crossent"):
+        logs = list((demo_run / "logs" / "demo" / stage).rglob("*.log"))
         assert logs, stage
         assert all(line.search(p.read_text()) for p in logs), stage
 
@@ -66,6 +66,7 @@ def test_rerun_does_nothing(demo_run):
 
 def test_changing_one_T_reruns_only_that_method(demo_run):
     cfg = _config(demo_run)
+    cfg["run"] = "demo"  # an edited copy that updates the demo's results, not a run of its own
     cfg["methods"]["CAA"]["T"] = [2.0]
     (demo_run / "config" / "t_changed.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     jobs = planned_jobs(demo_run, "--configfile", "config/t_changed.yaml")
@@ -96,16 +97,16 @@ def test_editing_one_steerer_file_reruns_only_its_jobs(demo_run):
 
 
 def test_corrupted_input_fails_cleanly(demo_run):
-    gen = next((demo_run / "results" / "generations").rglob("seed0.jsonl"))
-    rel = gen.relative_to(demo_run / "results" / "generations")
-    target = demo_run / "results" / "scores" / "quality" / rel
+    gen = next((demo_run / "results" / "demo" / "generations").rglob("seed0.jsonl"))
+    rel = gen.relative_to(demo_run / "results" / "demo" / "generations")
+    target = demo_run / "results" / "demo" / "scores" / "quality" / rel
     original = gen.read_text()
     try:
         gen.write_text(original[: len(original) // 2] + "\n{broken")
         res = snakemake(demo_run, "--cores", "1", str(target.relative_to(demo_run)), "--force",
                         "--allowed-rules", "score_quality")
         assert res.returncode != 0
-        text = (demo_run / "logs" / "score_quality" / rel.with_suffix(".log")).read_text()
+        text = (demo_run / "logs" / "demo" / "score_quality" / rel.with_suffix(".log")).read_text()
         assert str(gen.name) in text and "corrupted" in text
         assert not target.exists()
         assert not list(target.parent.glob(".*.tmp"))
@@ -119,13 +120,13 @@ def test_perspective_rule_against_loopback_server_is_cached_across_methods(demo_
 
     from steerbench.io import read_jsonl
 
-    cfg = _config(demo_run)
+    cfg = {**_config(demo_run), "run": "demo"}  # scores the demo's generations
     with PerspectiveServer() as server:
         cfg["tasks"]["toxicity"]["scorers"] = ["perspective", "toxicity_open", "quality"]
         cfg["scorers"]["perspective"] = {"discovery_url": server.discovery_url, "qps": 50.0,
                                          "cache": "resources/cache/perspective-test.sqlite"}
         (demo_run / "config" / "perspective.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-        targets = [f"results/scores/perspective/smollm2/toxicity/L13/{m}/T{t}/seed0.jsonl"
+        targets = [f"results/demo/scores/perspective/smollm2/toxicity/L13/{m}/T{t}/seed0.jsonl"
                    for m, t in (("NoSteer", "0"), ("CAA", "1"))]
         env = {"PERSPECTIVE_API_KEY": "test-key"}
         res = snakemake(demo_run, "--cores", "1", targets[0], "--configfile", "config/perspective.yaml", env=env)
@@ -149,16 +150,44 @@ def test_refusal_table_has_the_alphasteer_layout(demo_run):
     """The refusal task's table: one column per eval set, Avg Safety and Avg Utility, every
     refusal method; multi-layer steerers fitted one per layer."""
     cfg = _config(demo_run)
-    md = (demo_run / "results" / "tables" / "refusal.md").read_text()
+    md = (demo_run / "results" / "demo" / "tables" / "refusal.md").read_text()
     header = md.splitlines()[2]
     labels = ["AdvBench", "GCG", "Cipher", "Avg Safety", "XSTest", "GSM8K", "MATH", "Avg Utility"]
     assert [header.index(f" {x} ") for x in labels] == sorted(header.index(f" {x} ") for x in labels)
-    table = pd.read_csv(demo_run / "results" / "tables" / "refusal.csv")
+    table = pd.read_csv(demo_run / "results" / "demo" / "tables" / "refusal.csv")
     assert sorted(table["method"].unique()) == sorted(_methods_of(cfg, "refusal"))
     avg = table[table["metric"] == "avg_safety"].set_index("method")["mean"]
     dsr = table[table["metric"].str.startswith("dsr_")].groupby("method")["mean"].mean()
     assert (avg - dsr.loc[avg.index]).abs().max() < 1e-9  # Avg Safety = mean of the DSR columns
     for method in ("AlphaSteer", "DynamicAlphaSteer"):
         layers = cfg["methods"][method]["layers"]
-        folder = demo_run / "results" / "steerers" / "smollm2" / "refusal" / f"L{layers[0]}" / method / "fit.multi"
+        folder = demo_run / "results" / "demo" / "steerers" / "smollm2" / "refusal" / f"L{layers[0]}" / method / "fit.multi"
         assert sorted(p.name for p in folder.glob("*.safetensors")) == sorted(f"L{x}.safetensors" for x in layers)
+
+
+def _files(root):
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_second_config_in_the_same_clone_leaves_the_demo_alone(demo_run):
+    """Another config (TruthfulQA multiple-choice only) run beside the demo writes under its
+    own results root; the demo's results stay byte-identical and up to date."""
+    demo_root = demo_run / "results" / "demo"
+    before = {k: v for k, v in _files(demo_root).items() if k.parts[0] in ("tables", "scores", "steerers", "datasets")}
+    demo_jobs = planned_jobs(demo_run)  # (earlier tests here may have touched a demo input)
+    cfg = _config(demo_run)
+    cfg.pop("strength", None)
+    cfg["tasks"] = {"truthfulqa": {**cfg["tasks"]["truthfulqa"], "scorers": ["mc"], "max_eval": 4}}
+    cfg["methods"] = {"NoSteer": cfg["methods"]["NoSteer"], "CAA": {**cfg["methods"]["CAA"], "T": [8.0]}}
+    (demo_run / "config" / "mc_only.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    res = snakemake(demo_run, "--cores", "2", "--configfile", "config/mc_only.yaml", timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+
+    other = pd.read_csv(demo_run / "results" / "mc_only" / "tables" / "truthfulqa.csv")
+    assert sorted(other["method"].unique()) == ["CAA", "NoSteer"]
+    assert set(other["metric"]) <= {"mc1", "mc2"} and "mc1" in set(other["metric"])
+    after = _files(demo_root)
+    changed = [str(k) for k, v in before.items() if after.get(k) != v]
+    assert not changed, changed
+    assert planned_jobs(demo_run) == demo_jobs  # the other run made no demo job outdated
+    assert not (demo_run / "results" / "tables").exists()  # nothing outside the run roots

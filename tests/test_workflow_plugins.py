@@ -48,18 +48,18 @@ def plugin_run(tmp_path_factory, smollm2_dir):
 
 def test_toy_task_and_scorer_reach_the_table(plugin_run):
     wd, _ = plugin_run
-    table = pd.read_csv(wd / "results" / "tables" / "politeness.csv")
+    table = pd.read_csv(wd / "results" / "plugins" / "tables" / "politeness.csv")
     assert set(table["method"]) == {"NoSteer", "CAA"}
     words = table[table["metric"] == "n_words"]
     assert len(words) == 2 and (words["mean"] > 0).all()
     # The scorer's score files: one row per test item, a word count each.
     rows = [json.loads(line) for line in
-            (wd / "results/scores/wordcount/smollm2/politeness/L13/CAA/T1/seed0.jsonl").read_text().splitlines()]
+            (wd / "results/plugins/scores/wordcount/smollm2/politeness/L13/CAA/T1/seed0.jsonl").read_text().splitlines()]
     gens = [json.loads(line) for line in
-            (wd / "results/generations/smollm2/politeness/L13/CAA/T1/seed0.jsonl").read_text().splitlines()]
+            (wd / "results/plugins/generations/smollm2/politeness/L13/CAA/T1/seed0.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and [r["n_words"] for r in rows] == [float(len(g["generation"].split())) for g in gens]
     # The toy task's headline metric heads its summary column.
-    assert "Words" in (wd / "results" / "tables" / "summary.md").read_text()
+    assert "Words" in (wd / "results" / "plugins" / "tables" / "summary.md").read_text()
 
 
 def test_unknown_plugin_is_one_clear_error(plugin_run):

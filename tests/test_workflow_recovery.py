@@ -66,7 +66,7 @@ def _run_until_rule_starts(wd: Path, rule: str, delay_s: float = 1.0) -> bool:
 
 
 def _tables(wd: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((wd / "results" / "tables").glob("*")) if p.is_file()}
+    return {p.name: p.read_bytes() for p in sorted((wd / "results" / "demo" / "tables").glob("*")) if p.is_file()}
 
 
 def test_kill_during_each_stage_then_recovery_gives_identical_tables(tmp_path, smollm2_dir):

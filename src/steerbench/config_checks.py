@@ -7,6 +7,7 @@ it stays light (the steerer registry is imported lazily).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,27 @@ class ConfigError(ValueError):
     """A config value that cannot work; the message says which key and what to do."""
 
 
-def hub_slug(repo_id: str) -> str:
-    """Folder name of a hub model under resources/models/hub/ ("org/name" -> "org--name")."""
-    return repo_id.replace("/", "--")
+def hub_slug(repo_id: str, revision: str | None = None) -> str:
+    """Folder name of a hub model under resources/models/hub/ ("org/name" -> "org--name",
+    "org--name@<revision>" for a pinned revision, so two revisions never share a folder)."""
+    return repo_id.replace("/", "--") + (f"@{revision}" if revision else "")
+
+
+RUN_NAME_CHARS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+DEFAULT_RUN = "demo"  # the embedded config/config.yaml, loaded when no --configfile is given
+
+
+def run_name(config: dict, config_files: list[str] | tuple[str, ...] = ()) -> str:
+    """The run's name, which names its results root `results/<run>/` and logs `logs/<run>/`:
+    the `run:` key, else the stems of the --configfile files joined by "+" (so an overlay
+    config gets its own root), else "demo"."""
+    name = config.get("run") or "+".join(Path(f).stem for f in config_files) or DEFAULT_RUN
+    if not RUN_NAME_CHARS.fullmatch(name):
+        raise ConfigError(
+            f"run name {name!r} (from {'the run: key' if config.get('run') else 'the config file name'}) "
+            f"may hold only letters, digits and _ . + - and must start with a letter or digit; set `run:` in the config"
+        )
+    return name
 
 
 def _steered_model_path(name: str, spec: dict) -> str:
@@ -31,8 +50,10 @@ def _steered_model_path(name: str, spec: dict) -> str:
     if "path" in given:
         return spec["path"]
     if "hub" in given:
-        return f"resources/models/hub/{hub_slug(spec['hub'])}"
-    return f"resources/models/gguf/{name}"
+        return f"resources/models/hub/{hub_slug(spec['hub'], spec.get('revision'))}"
+    # Keyed by the package, not the config's model name: the same name in two configs may
+    # mean two packages, and one package converted once serves every config.
+    return f"resources/models/gguf/{spec['gguf_package']}"
 
 
 def _is_local_path(ref: str) -> bool:
@@ -52,7 +73,7 @@ def model_ref_path(config: dict, ref: Any) -> str:
         if ref.get("path"):
             return ref["path"]
         if ref.get("hub"):
-            return f"resources/models/hub/{hub_slug(ref['hub'])}"
+            return f"resources/models/hub/{hub_slug(ref['hub'], ref.get('revision'))}"
         raise ConfigError(f"model reference {ref!r}: give `hub:` or `path:`")
     if isinstance(ref, str):
         if _is_local_path(ref):
@@ -85,7 +106,7 @@ def hub_models(config: dict) -> dict[str, dict]:
         if isinstance(ref, str) and ref.count("/") == 1 and not _is_local_path(ref):
             ref = {"hub": ref}
         if isinstance(ref, dict) and ref.get("hub"):
-            out[hub_slug(ref["hub"])] = {"repo_id": ref["hub"], "revision": ref.get("revision")}
+            out[hub_slug(ref["hub"], ref.get("revision"))] = {"repo_id": ref["hub"], "revision": ref.get("revision")}
     return out
 
 

@@ -1,7 +1,7 @@
 """Collect score files into one long per-item table, reading run metadata from the path.
 
 Layout (docs/architecture.md):
-``results/scores/<scorer>/<model>/<task>/L<layer>/<method>/T<T>/seed<seed>.jsonl``.
+``results/<run>/scores/<scorer>/<model>/<task>/L<layer>/<method>/T<T>/seed<seed>.jsonl``.
 The path is the single source of run metadata, so a file in the wrong place is an
 error here rather than a silently mislabelled row in a table.
 """
@@ -74,7 +74,7 @@ def parse_score_path(path: str | os.PathLike) -> ScoreRun:
     parts = Path(path).parts
     bad = ValueError(
         f"{path}: not a score file path; expected .../{_LAYOUT} "
-        f"(e.g. results/scores/quality/smollm2/truthfulqa/L13/ODESteer/T5/seed0.jsonl)"
+        f"(e.g. results/<run>/scores/quality/smollm2/truthfulqa/L13/ODESteer/T5/seed0.jsonl)"
     )
     if len(parts) < 7:
         raise bad

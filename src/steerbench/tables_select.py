@@ -1,6 +1,6 @@
 """Tables at the strength chosen on validation (select_T; docs/selection.md).
 
-`selection` is the side file the select_T stage writes (`results/tables/<task>.select_T.csv`):
+`selection` is the side file the select_T stage writes (`results/<run>/tables/<task>.select_T.csv`):
 one row per (model, task, layer, method) with the chosen `T`, the `rule` and its `metric`.
 The tables keep, for each method, only its rows at the chosen T (the reference method
 keeps its own), and say the rule and the chosen T in the caption.
@@ -114,7 +114,7 @@ def selected_cross_grid(cross: pd.DataFrame, selection: pd.DataFrame, method_ord
     note = grid.notes[0].replace("a method swept over T is shown at its best T (@T=...)",
                                  "a method swept over T is shown at the T chosen on validation (@T=...)")
     grid.notes[0] = note.replace(_OPTIMISTIC, f"T chosen on the validation split ({_rule_text(selection)}); "
-                                              f"the choice per task: results/tables/<task>.select_T.csv.")
+                                              f"the choice per task: results/<run>/tables/<task>.select_T.csv.")
     return grid
 
 

@@ -6,7 +6,7 @@ rule extract_activations:
         model=lambda w: model_path(w.model),
         data=lambda w: split_file(w.task, w.split),
     output:
-        "results/activations/{model}/{task}/L{layer}/{split}.safetensors",
+        os.path.join(RESULTS, "activations/{model}/{task}/L{layer}/{split}.safetensors"),
     params:
         device=config["device"],
         dtype=lambda w: config["models"][w.model]["dtype"],
@@ -15,9 +15,9 @@ rule extract_activations:
         limit=lambda w: config["tasks"][w.task]["max_fit"],
     threads: config["threads"]
     log:
-        "logs/extract_activations/{model}/{task}/L{layer}/{split}.log",
+        os.path.join(LOGS, "extract_activations/{model}/{task}/L{layer}/{split}.log"),
     benchmark:
-        "logs/benchmarks/extract_activations/{model}/{task}/L{layer}/{split}.tsv"
+        os.path.join(LOGS, "benchmarks/extract_activations/{model}/{task}/L{layer}/{split}.tsv")
     resources:
         mem_mb=24000,
         runtime=60,

@@ -3,7 +3,7 @@
 import os
 import re
 
-from steerbench.config_checks import check_config, model_ref_path, scorer_settings, validate_config
+from steerbench.config_checks import check_config, model_ref_path, run_name, scorer_settings, validate_config
 from steerbench.metrics import ours_methods
 from steerbench.results import format_T
 from steerbench.plugins import load_plugins
@@ -17,6 +17,11 @@ load_plugins(config.get("plugins"))
 validate_config(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"), workflow.config_settings.configfiles)
 check_config(config)
 SCORERS = scorers()
+# Every output a config determines lives under its run's root, so two configs in one clone
+# never overwrite each other; models and content-keyed caches stay shared in resources/.
+RUN_NAME = run_name(config, workflow.config_settings.configfiles)
+RESULTS = f"results/{RUN_NAME}"
+LOGS = f"logs/{RUN_NAME}"
 
 
 def canonical(value):
@@ -73,13 +78,13 @@ def T_values(method):
 
 
 def split_file(task, split):
-    return f"resources/datasets/{task}/{split}.jsonl"
+    return f"{RESULTS}/datasets/{task}/{split}.jsonl"
 
 
 def steerer_file(w, split):
     if method_layers(w.method):  # one steerer per layer, in one folder (multilayer.smk)
-        return f"results/steerers/{w.model}/{w.task}/L{w.layer}/{w.method}/{split}.multi"
-    return f"results/steerers/{w.model}/{w.task}/L{w.layer}/{w.method}/{split}.safetensors"
+        return f"{RESULTS}/steerers/{w.model}/{w.task}/L{w.layer}/{w.method}/{split}.multi"
+    return f"{RESULTS}/steerers/{w.model}/{w.task}/L{w.layer}/{w.method}/{split}.safetensors"
 
 
 def methods_of(task):
@@ -112,7 +117,7 @@ def score_files(task):
             if SCORERS[scorer].one_seed and seed != SEEDS[0]:
                 continue  # a deterministic scorer: one seed is enough
             files.append(
-                f"results/scores/{scorer}/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl"
+                f"{RESULTS}/scores/{scorer}/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl"
             )
     return files
 
@@ -125,9 +130,9 @@ def eval_plan(task):
     return task_of(task).eval_plan
 
 
-PROMPT_PPL = "resources/datasets/toxicity/rtp_prompt_ppl.jsonl"
-SCORE_PATH = "results/scores/{scorer}/{{model}}/{{task}}/L{{layer}}/{{method}}/T{{T}}/seed{{seed}}.jsonl"
-GENERATIONS = "results/generations/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl"
+PROMPT_PPL = os.path.join(RESULTS, "datasets/toxicity/rtp_prompt_ppl.jsonl")
+SCORE_PATH = os.path.join(RESULTS, "scores/{scorer}/{{model}}/{{task}}/L{{layer}}/{{method}}/T{{T}}/seed{{seed}}.jsonl")
+GENERATIONS = os.path.join(RESULTS, "generations/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl")
 RUN = "{model}/{task}/L{layer}/{method}/T{T}/seed{seed}"
 
 
@@ -144,7 +149,7 @@ def scorer_model_file(spec, key):
         if ref is None:
             if spec.default_model is None:
                 raise ValueError(f"scorers.{spec.name}.{key} is not set")
-            return spec.default_model
+            return f"{RESULTS}/{spec.default_model}"
         return model_ref_path(config, ref)
 
     return path
@@ -170,15 +175,15 @@ def dataset_source(task):
 
 
 def table_files(task):
-    return [f"results/tables/{task}.{ext}" for ext in ("csv", "md", "tex")]
+    return [f"{RESULTS}/tables/{task}.{ext}" for ext in ("csv", "md", "tex")]
 
 
 def all_targets():
     targets = []
     for task in TASKS:
         targets += table_files(task)
-        targets.append(f"results/plots/{task}")
-    targets += [f"results/tables/summary.{ext}" for ext in ("csv", "md", "tex")]
+        targets.append(f"{RESULTS}/plots/{task}")
+    targets += [f"{RESULTS}/tables/summary.{ext}" for ext in ("csv", "md", "tex")]
     return targets
 
 
@@ -229,7 +234,7 @@ def learned_extra_files(w):
     from steerbench.steerers import get_steerer
 
     needs = set(type(get_steerer(method_spec(w.method)["steerer"])).requires)
-    base = f"results/activations/{w.model}/{w.task}/L{w.layer}/{w.split}"
+    base = f"{RESULTS}/activations/{w.model}/{w.task}/L{w.layer}/{w.split}"
     files = []
     if needs & {"pos_group", "neg_group", "queries"}:
         files.append(f"{base}.extra.safetensors")
@@ -250,8 +255,8 @@ def models_of(task):
 
 
 # Strength selection on validation data (validation.smk, select.smk; docs/selection.md).
-VAL_GENERATIONS = "results/validation/generations/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl"
-VAL_SCORE_PATH = "results/validation/scores/{scorer}/{{model}}/{{task}}/L{{layer}}/{{method}}/T{{T}}/seed{{seed}}.jsonl"
+VAL_GENERATIONS = os.path.join(RESULTS, "validation/generations/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl")
+VAL_SCORE_PATH = os.path.join(RESULTS, "validation/scores/{scorer}/{{model}}/{{task}}/L{{layer}}/{{method}}/T{{T}}/seed{{seed}}.jsonl")
 
 
 def val_split_files(w):
@@ -270,8 +275,8 @@ def val_score_rule_inputs(spec):
 
 
 def val_score_files(task):
-    return [f.replace("results/scores/", "results/validation/scores/", 1) for f in score_files(task)]
+    return [f.replace(f"{RESULTS}/scores/", f"{RESULTS}/validation/scores/", 1) for f in score_files(task)]
 
 
 def selection_file(task):
-    return f"results/tables/{task}.select_T.csv"
+    return f"{RESULTS}/tables/{task}.select_T.csv"

@@ -11,14 +11,14 @@ for _task in TASKS:
         input:
             local_source_files(dataset_source(_task)),
         output:
-            directory(f"resources/datasets/{_task}/raw"),
+            directory(f"{RESULTS}/datasets/{_task}/raw"),
         params:
             task=_task,
             source=dataset_source(_task),
         log:
-            f"logs/download_{_task}.log",
+            f"{LOGS}/download_{_task}.log",
         benchmark:
-            f"logs/benchmarks/download_{_task}.tsv"
+            f"{LOGS}/benchmarks/download_{_task}.tsv"
         resources:
             mem_mb=8000,
             runtime=120,
@@ -32,7 +32,7 @@ for _task in TASKS:
         name:
             f"format_{_task}"
         input:
-            raw=f"resources/datasets/{_task}/raw",
+            raw=f"{RESULTS}/datasets/{_task}/raw",
             # Prompt perplexities for the official RealToxicityPrompts selection (rtp_filter.smk).
             ppl=[PROMPT_PPL] if config["tasks"][_task]["ppl_model"] is not None else [],
         output:
@@ -42,9 +42,9 @@ for _task in TASKS:
             seed=config["seed"],
             options=config["tasks"][_task]["params"],
         log:
-            f"logs/format_{_task}.log",
+            f"{LOGS}/format_{_task}.log",
         benchmark:
-            f"logs/benchmarks/format_{_task}.tsv"
+            f"{LOGS}/benchmarks/format_{_task}.tsv"
         resources:
             mem_mb=8000,
             runtime=30,

@@ -7,7 +7,7 @@ rule generate:
         steerers=lambda w: [steerer_file(w, fit) for fit, _ in eval_plan(w.task)],
         data=lambda w: [split_file(w.task, ev) for _, ev in eval_plan(w.task)],
     output:
-        "results/generations/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl",
+        os.path.join(RESULTS, "generations/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl"),
     params:
         splits=lambda w: [ev for _, ev in eval_plan(w.task)],
         settings=lambda w: config["tasks"][w.task]["generation"],
@@ -18,9 +18,9 @@ rule generate:
         limit=lambda w: config["tasks"][w.task]["max_eval"],
     threads: config["threads"]
     log:
-        "logs/generate/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.log",
+        os.path.join(LOGS, "generate/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.log"),
     benchmark:
-        "logs/benchmarks/generate/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.tsv"
+        os.path.join(LOGS, "benchmarks/generate/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.tsv")
     resources:
         mem_mb=24000,
         runtime=240,

@@ -9,7 +9,7 @@ rule extract_fit_extras:
         model=lambda w: model_path(w.model),
         data=lambda w: split_file(w.task, w.split),
     output:
-        "results/activations/{model}/{task}/L{layer}/{split}.extra.safetensors",
+        os.path.join(RESULTS, "activations/{model}/{task}/L{layer}/{split}.extra.safetensors"),
     params:
         device=config["device"],
         dtype=lambda w: config["models"][w.model]["dtype"],
@@ -18,9 +18,9 @@ rule extract_fit_extras:
         limit=lambda w: config["tasks"][w.task]["max_fit"],
     threads: config["threads"]
     log:
-        "logs/extract_fit_extras/{model}/{task}/L{layer}/{split}.log",
+        os.path.join(LOGS, "extract_fit_extras/{model}/{task}/L{layer}/{split}.log"),
     benchmark:
-        "logs/benchmarks/extract_fit_extras/{model}/{task}/L{layer}/{split}.tsv"
+        os.path.join(LOGS, "benchmarks/extract_fit_extras/{model}/{task}/L{layer}/{split}.tsv")
     resources:
         mem_mb=24000,
         runtime=60,
@@ -37,7 +37,7 @@ rule collect_trajectories:
         data=lambda w: split_file(w.task, w.split),
         reward=lambda w: [scorer_model_file(SCORERS["reward"], "model")(w)] if trajectory_cfg()["reward"] == "model" else [],
     output:
-        "results/activations/{model}/{task}/L{layer}/{split}.traj.safetensors",
+        os.path.join(RESULTS, "activations/{model}/{task}/L{layer}/{split}.traj.safetensors"),
     params:
         reward=lambda w: trajectory_cfg()["reward"],
         similarity_model=lambda w: scorer_cfg("similarity").get("model"),
@@ -51,9 +51,9 @@ rule collect_trajectories:
         limit=lambda w: config["tasks"][w.task]["max_fit"],
     threads: config["threads"]
     log:
-        "logs/collect_trajectories/{model}/{task}/L{layer}/{split}.log",
+        os.path.join(LOGS, "collect_trajectories/{model}/{task}/L{layer}/{split}.log"),
     benchmark:
-        "logs/benchmarks/collect_trajectories/{model}/{task}/L{layer}/{split}.tsv"
+        os.path.join(LOGS, "benchmarks/collect_trajectories/{model}/{task}/L{layer}/{split}.tsv")
     resources:
         mem_mb=24000,
         runtime=240,

@@ -4,6 +4,7 @@
 from steerbench.config_checks import hub_models
 
 HUB_MODELS = hub_models(config)
+GGUF_PACKAGES = sorted({spec["gguf_package"] for spec in config["models"].values() if spec.get("gguf_package")})
 
 localrules:
     download_model,
@@ -32,16 +33,18 @@ rule download_model:
 
 rule convert_model:
     output:
-        directory("resources/models/gguf/{model}"),
+        directory("resources/models/gguf/{package}"),
     params:
-        package=lambda w: config["models"][w.model]["gguf_package"],
+        package=lambda w: w.package,
     log:
-        "logs/convert_model/{model}.log",
+        "logs/convert_model/{package}.log",
     benchmark:
-        "logs/benchmarks/convert_model/{model}.tsv"
+        "logs/benchmarks/convert_model/{package}.tsv"
     resources:
         mem_mb=4000,
         runtime=30,
+    wildcard_constraints:
+        package="|".join(re.escape(p) for p in GGUF_PACKAGES) or "NO_GGUF_PACKAGE",
     conda:
         ENV
     script:

@@ -8,7 +8,7 @@ rule extract_activations_layers:
         model=lambda w: model_path(w.model),
         data=lambda w: split_file(w.task, w.split),
     output:
-        "results/activations/{model}/{task}/layers{layerset}/{split}.safetensors",
+        os.path.join(RESULTS, "activations/{model}/{task}/layers{layerset}/{split}.safetensors"),
     wildcard_constraints:
         layerset=r"\d+(?:_\d+)*",
     params:
@@ -20,9 +20,9 @@ rule extract_activations_layers:
         limit=lambda w: config["tasks"][w.task]["max_fit"],
     threads: config["threads"]
     log:
-        "logs/extract_activations_layers/{model}/{task}/layers{layerset}/{split}.log",
+        os.path.join(LOGS, "extract_activations_layers/{model}/{task}/layers{layerset}/{split}.log"),
     benchmark:
-        "logs/benchmarks/extract_activations_layers/{model}/{task}/layers{layerset}/{split}.tsv"
+        os.path.join(LOGS, "benchmarks/extract_activations_layers/{model}/{task}/layers{layerset}/{split}.tsv")
     resources:
         mem_mb=24000,
         runtime=60,
@@ -35,10 +35,10 @@ rule extract_activations_layers:
 
 rule fit_steerer_layers:
     input:
-        acts=lambda w: f"results/activations/{w.model}/{w.task}/layers{'_'.join(map(str, method_layers(w.method)))}/{w.split}.safetensors",
+        acts=lambda w: f"{RESULTS}/activations/{w.model}/{w.task}/layers{'_'.join(map(str, method_layers(w.method)))}/{w.split}.safetensors",
         code=lambda w: [str(p) for p in steerer_source_files(method_spec(w.method)["steerer"])],
     output:
-        directory("results/steerers/{model}/{task}/L{layer}/{method}/{split}.multi"),
+        directory(os.path.join(RESULTS, "steerers/{model}/{task}/L{layer}/{method}/{split}.multi")),
     params:
         steerer=lambda w: method_spec(w.method)["steerer"],
         hyper=lambda w: method_spec(w.method)["params"],
@@ -46,9 +46,9 @@ rule fit_steerer_layers:
         seed=config["seed"],
     threads: config["threads"]
     log:
-        "logs/fit_steerer_layers/{model}/{task}/L{layer}/{method}/{split}.log",
+        os.path.join(LOGS, "fit_steerer_layers/{model}/{task}/L{layer}/{method}/{split}.log"),
     benchmark:
-        "logs/benchmarks/fit_steerer_layers/{model}/{task}/L{layer}/{method}/{split}.tsv"
+        os.path.join(LOGS, "benchmarks/fit_steerer_layers/{model}/{task}/L{layer}/{method}/{split}.tsv")
     resources:
         mem_mb=16000,
         runtime=60,

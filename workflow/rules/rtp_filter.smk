@@ -5,7 +5,7 @@
 
 rule prompt_ppl_toxicity:
     input:
-        raw="resources/datasets/toxicity/raw",
+        raw=os.path.join(RESULTS, "datasets/toxicity/raw"),
         model=lambda w: model_ref_path(config, config["tasks"]["toxicity"]["ppl_model"]),
     output:
         PROMPT_PPL,
@@ -14,9 +14,9 @@ rule prompt_ppl_toxicity:
         batch_size=32,
     threads: config["threads"]
     log:
-        "logs/prompt_ppl_toxicity.log",
+        os.path.join(LOGS, "prompt_ppl_toxicity.log"),
     benchmark:
-        "logs/benchmarks/prompt_ppl_toxicity.tsv"
+        os.path.join(LOGS, "benchmarks/prompt_ppl_toxicity.tsv")
     resources:
         mem_mb=8000,
         runtime=60,

@@ -15,9 +15,9 @@ for _spec in SCORERS.values():
             **score_rule_params(_spec),
         threads: 1 if _spec.rate_limit else config["threads"]
         log:
-            f"logs/score_{_spec.name}/{RUN}.log",
+            f"{LOGS}/score_{_spec.name}/{RUN}.log",
         benchmark:
-            f"logs/benchmarks/score_{_spec.name}/{RUN}.tsv"
+            f"{LOGS}/benchmarks/score_{_spec.name}/{RUN}.tsv"
         resources:
             **score_rule_resources(_spec),
         conda:
@@ -28,14 +28,14 @@ for _spec in SCORERS.values():
 
 rule train_toxicity_classifier:
     input:
-        data="resources/datasets/toxicity/raw",
+        data=os.path.join(RESULTS, "datasets/toxicity/raw"),
     output:
-        weights="resources/scorers/toxicity_open/classifier.safetensors",
-        meta="resources/scorers/toxicity_open/classifier.json",
+        weights=os.path.join(RESULTS, "scorers/toxicity_open/classifier.safetensors"),
+        meta=os.path.join(RESULTS, "scorers/toxicity_open/classifier.json"),
     log:
-        "logs/train_toxicity_classifier.log",
+        os.path.join(LOGS, "train_toxicity_classifier.log"),
     benchmark:
-        "logs/benchmarks/train_toxicity_classifier.tsv"
+        os.path.join(LOGS, "benchmarks/train_toxicity_classifier.tsv")
     resources:
         mem_mb=4000,
         runtime=30,

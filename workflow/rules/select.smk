@@ -27,7 +27,7 @@ for _task in TASKS:
             f"validation_split_{_task}"
         input:
             splits=[split_file(_task, s) for s in task_of(_task).splits],
-            raw=f"resources/datasets/{_task}/raw",
+            raw=f"{RESULTS}/datasets/{_task}/raw",
             ppl=[PROMPT_PPL] if config["tasks"][_task]["ppl_model"] is not None else [],
         output:
             [split_file(_task, s) for s in derived_splits(_task)],
@@ -37,9 +37,9 @@ for _task in TASKS:
             n_val=SELECT["n_val"],
             options=config["tasks"][_task]["params"],
         log:
-            f"logs/validation_split_{_task}.log",
+            f"{LOGS}/validation_split_{_task}.log",
         benchmark:
-            f"logs/benchmarks/validation_split_{_task}.tsv"
+            f"{LOGS}/benchmarks/validation_split_{_task}.tsv"
         resources:
             mem_mb=4000,
             runtime=10,
@@ -54,16 +54,16 @@ rule select_T:
         val=lambda w: val_score_files(w.task),
         test=lambda w: score_files(w.task),
     output:
-        "results/tables/{task}.select_T.csv",
+        os.path.join(RESULTS, "tables/{task}.select_T.csv"),
     params:
         select=SELECT,
         metric=lambda w: selection_metric(config, w.task),
         bootstrap=config["bootstrap"],
         reference=config["reference"],
     log:
-        "logs/select_T/{task}.log",
+        os.path.join(LOGS, "select_T/{task}.log"),
     benchmark:
-        "logs/benchmarks/select_T/{task}.tsv"
+        os.path.join(LOGS, "benchmarks/select_T/{task}.tsv")
     resources:
         mem_mb=4000,
         runtime=20,
@@ -78,17 +78,17 @@ rule tabulate_selected:
         scores=lambda w: score_files(w.task),
         selection=lambda w: selection_file(w.task),
     output:
-        csv=report("results/tables/{task}.csv", caption="../report/table.rst", category="Tables", labels={"task": "{task}", "format": "csv"}),
-        md="results/tables/{task}.md",
-        tex="results/tables/{task}.tex",
+        csv=report(os.path.join(RESULTS, "tables/{task}.csv"), caption="../report/table.rst", category="Tables", labels={"task": "{task}", "format": "csv"}),
+        md=os.path.join(RESULTS, "tables/{task}.md"),
+        tex=os.path.join(RESULTS, "tables/{task}.tex"),
     params:
         methods=lambda w: methods_of(w.task),
         bootstrap=config["bootstrap"],
         reference=config["reference"],
     log:
-        "logs/tabulate/{task}.log",
+        os.path.join(LOGS, "tabulate/{task}.log"),
     benchmark:
-        "logs/benchmarks/tabulate/{task}.tsv"
+        os.path.join(LOGS, "benchmarks/tabulate/{task}.tsv")
     resources:
         mem_mb=4000,
         runtime=20,
@@ -103,18 +103,18 @@ rule summary_table_selected:
         scores=[f for task in TASKS for f in score_files(task)],
         selection=[selection_file(task) for task in TASKS],
     output:
-        csv=report("results/tables/summary.csv", caption="../report/summary.rst", category="Tables", labels={"task": "all", "format": "csv"}),
-        md="results/tables/summary.md",
-        tex="results/tables/summary.tex",
+        csv=report(os.path.join(RESULTS, "tables/summary.csv"), caption="../report/summary.rst", category="Tables", labels={"task": "all", "format": "csv"}),
+        md=os.path.join(RESULTS, "tables/summary.md"),
+        tex=os.path.join(RESULTS, "tables/summary.tex"),
     params:
         methods=METHODS,
         bootstrap=config["bootstrap"],
         reference=config["reference"],
         ours=ours_methods(config["methods"]),
     log:
-        "logs/summary_table.log",
+        os.path.join(LOGS, "summary_table.log"),
     benchmark:
-        "logs/benchmarks/summary_table.tsv"
+        os.path.join(LOGS, "benchmarks/summary_table.tsv")
     resources:
         mem_mb=4000,
         runtime=20,
@@ -131,7 +131,7 @@ rule plot_selected:
         selection=lambda w: selection_file(w.task),
     output:
         report(
-            directory("results/plots/{task}"),
+            directory(os.path.join(RESULTS, "plots/{task}")),
             patterns=["{name}.png"],
             caption="../report/plots.rst",
             category="Plots",
@@ -142,9 +142,9 @@ rule plot_selected:
         bootstrap=config["bootstrap"],
         reference=config["reference"],
     log:
-        "logs/plot/{task}.log",
+        os.path.join(LOGS, "plot/{task}.log"),
     benchmark:
-        "logs/benchmarks/plot/{task}.tsv"
+        os.path.join(LOGS, "benchmarks/plot/{task}.tsv")
     resources:
         mem_mb=4000,
         runtime=20,

@@ -4,22 +4,22 @@
 
 rule fit_steerer:
     input:
-        acts="results/activations/{model}/{task}/L{layer}/{split}.safetensors",
+        acts=os.path.join(RESULTS, "activations/{model}/{task}/L{layer}/{split}.safetensors"),
         code=lambda w: [str(p) for p in steerer_source_files(method_spec(w.method)["steerer"])],
         # Extra fit data (groups, queries, trajectories) of the steerers that require it.
         extras=learned_extra_files,
     output:
-        tensors="results/steerers/{model}/{task}/L{layer}/{method}/{split}.safetensors",
-        meta="results/steerers/{model}/{task}/L{layer}/{method}/{split}.json",
+        tensors=os.path.join(RESULTS, "steerers/{model}/{task}/L{layer}/{method}/{split}.safetensors"),
+        meta=os.path.join(RESULTS, "steerers/{model}/{task}/L{layer}/{method}/{split}.json"),
     params:
         steerer=lambda w: method_spec(w.method)["steerer"],
         hyper=lambda w: method_spec(w.method)["params"],
         seed=config["seed"],
     threads: config["threads"]
     log:
-        "logs/fit_steerer/{model}/{task}/L{layer}/{method}/{split}.log",
+        os.path.join(LOGS, "fit_steerer/{model}/{task}/L{layer}/{method}/{split}.log"),
     benchmark:
-        "logs/benchmarks/fit_steerer/{model}/{task}/L{layer}/{method}/{split}.tsv"
+        os.path.join(LOGS, "benchmarks/fit_steerer/{model}/{task}/L{layer}/{method}/{split}.tsv")
     resources:
         mem_mb=16000,
         runtime=60,

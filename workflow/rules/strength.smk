@@ -21,7 +21,7 @@ else:
     STRENGTH = dict(_sw.EMPTY)
 
 # `rule all` takes strength_targets(): the plot folders and log-odds tables.
-strength_targets = _partial(_sw.targets, STRENGTH)
+strength_targets = _partial(_sw.targets, STRENGTH, RESULTS)
 _STRENGTH_DTYPE = lambda w: config["models"][w.model]["dtype"]
 _strength_concept = lambda w: STRENGTH["concepts"][w.concept]
 
@@ -40,16 +40,16 @@ rule strength_vectors:
         positive=lambda w: _strength_concept(w)["positive"],
         negative=lambda w: _strength_concept(w)["negative"],
     output:
-        "results/strength/{model}/{concept}/vectors.safetensors",
+        os.path.join(RESULTS, "strength/{model}/{concept}/vectors.safetensors"),
     params:
         layers=STRENGTH["layers"],
         limit=STRENGTH["limit_prompts"],
         **STRENGTH_COMMON,
     threads: config["threads"]
     log:
-        "logs/strength_vectors/{model}/{concept}.log",
+        os.path.join(LOGS, "strength_vectors/{model}/{concept}.log"),
     benchmark:
-        "logs/benchmarks/strength_vectors/{model}/{concept}.tsv",
+        os.path.join(LOGS, "benchmarks/strength_vectors/{model}/{concept}.tsv"),
     resources:
         mem_mb=24000,
         runtime=60,
@@ -66,15 +66,15 @@ rule strength_logodds:
         positive=lambda w: _strength_concept(w)["positive"],
         negative=lambda w: _strength_concept(w)["negative"],
     output:
-        "results/strength/{model}/{concept}/logodds.csv",
+        os.path.join(RESULTS, "strength/{model}/{concept}/logodds.csv"),
     params:
         limit=STRENGTH["limit_prompts"],
         **STRENGTH_COMMON,
     threads: config["threads"]
     log:
-        "logs/strength_logodds/{model}/{concept}.log",
+        os.path.join(LOGS, "strength_logodds/{model}/{concept}.log"),
     benchmark:
-        "logs/benchmarks/strength_logodds/{model}/{concept}.tsv",
+        os.path.join(LOGS, "benchmarks/strength_logodds/{model}/{concept}.tsv"),
     resources:
         mem_mb=24000,
         runtime=60,
@@ -88,17 +88,17 @@ rule strength_logodds:
 rule strength_curves:
     input:
         model=lambda w: model_path(w.model),
-        vectors="results/strength/{model}/{concept}/vectors.safetensors",
+        vectors=os.path.join(RESULTS, "strength/{model}/{concept}/vectors.safetensors"),
         contexts=lambda w: _strength_concept(w)["contexts"],
     output:
-        "results/strength/{model}/{concept}/{strength_steerer}/L{layer}/curves.csv",
+        os.path.join(RESULTS, "strength/{model}/{concept}/{strength_steerer}/L{layer}/curves.csv"),
     params:
         **_sw.measure_params(STRENGTH, "curves", config["device"], _STRENGTH_DTYPE),
     threads: config["threads"]
     log:
-        "logs/strength_curves/{model}/{concept}/{strength_steerer}/L{layer}.log",
+        os.path.join(LOGS, "strength_curves/{model}/{concept}/{strength_steerer}/L{layer}.log"),
     benchmark:
-        "logs/benchmarks/strength_curves/{model}/{concept}/{strength_steerer}/L{layer}.tsv",
+        os.path.join(LOGS, "benchmarks/strength_curves/{model}/{concept}/{strength_steerer}/L{layer}.tsv"),
     resources:
         mem_mb=24000,
         runtime=120,
@@ -112,18 +112,18 @@ rule strength_curves:
 rule strength_crossent:
     input:
         model=lambda w: model_path(w.model),
-        vectors="results/strength/{model}/{concept}/vectors.safetensors",
+        vectors=os.path.join(RESULTS, "strength/{model}/{concept}/vectors.safetensors"),
         # A local corpus is a file input; an HF dataset id is fetched by the loader.
         heldout=lambda w: [STRENGTH["crossent"]["path"]] if _StrengthPath(STRENGTH["crossent"]["path"]).suffix else [],
     output:
-        "results/strength/{model}/{concept}/{strength_steerer}/L{layer}/crossent.csv",
+        os.path.join(RESULTS, "strength/{model}/{concept}/{strength_steerer}/L{layer}/crossent.csv"),
     params:
         **_sw.measure_params(STRENGTH, "crossent", config["device"], _STRENGTH_DTYPE),
     threads: config["threads"]
     log:
-        "logs/strength_crossent/{model}/{concept}/{strength_steerer}/L{layer}.log",
+        os.path.join(LOGS, "strength_crossent/{model}/{concept}/{strength_steerer}/L{layer}.log"),
     benchmark:
-        "logs/benchmarks/strength_crossent/{model}/{concept}/{strength_steerer}/L{layer}.tsv",
+        os.path.join(LOGS, "benchmarks/strength_crossent/{model}/{concept}/{strength_steerer}/L{layer}.tsv"),
     resources:
         mem_mb=24000,
         runtime=240,
@@ -137,16 +137,16 @@ rule strength_crossent:
 rule strength_mmlu:
     input:
         model=lambda w: model_path(w.model),
-        vectors="results/strength/{model}/{concept}/vectors.safetensors",
+        vectors=os.path.join(RESULTS, "strength/{model}/{concept}/vectors.safetensors"),
     output:
-        "results/strength/{model}/{concept}/{strength_steerer}/L{layer}/mmlu.csv",
+        os.path.join(RESULTS, "strength/{model}/{concept}/{strength_steerer}/L{layer}/mmlu.csv"),
     params:
         **_sw.measure_params(STRENGTH, "mmlu", config["device"], _STRENGTH_DTYPE),
     threads: config["threads"]
     log:
-        "logs/strength_mmlu/{model}/{concept}/{strength_steerer}/L{layer}.log",
+        os.path.join(LOGS, "strength_mmlu/{model}/{concept}/{strength_steerer}/L{layer}.log"),
     benchmark:
-        "logs/benchmarks/strength_mmlu/{model}/{concept}/{strength_steerer}/L{layer}.tsv",
+        os.path.join(LOGS, "benchmarks/strength_mmlu/{model}/{concept}/{strength_steerer}/L{layer}.tsv"),
     resources:
         mem_mb=24000,
         runtime=480,
@@ -167,19 +167,19 @@ rule strength_presence:
             if STRENGTH["presence"]["judge"] in config["models"]
             else STRENGTH["presence"]["judge"]
         ),
-        vectors="results/strength/{model}/{concept}/vectors.safetensors",
+        vectors=os.path.join(RESULTS, "strength/{model}/{concept}/vectors.safetensors"),
         contexts=lambda w: _strength_concept(w)["contexts"],
     output:
-        table="results/strength/{model}/{concept}/{strength_steerer}/L{layer}/presence.csv",
-        fit="results/strength/{model}/{concept}/{strength_steerer}/L{layer}/presence_fit.json",
+        table=os.path.join(RESULTS, "strength/{model}/{concept}/{strength_steerer}/L{layer}/presence.csv"),
+        fit=os.path.join(RESULTS, "strength/{model}/{concept}/{strength_steerer}/L{layer}/presence_fit.json"),
     params:
         label=lambda w: _strength_concept(w).get("label", w.concept),
         **_sw.measure_params(STRENGTH, "presence", config["device"], _STRENGTH_DTYPE),
     threads: config["threads"]
     log:
-        "logs/strength_presence/{model}/{concept}/{strength_steerer}/L{layer}.log",
+        os.path.join(LOGS, "strength_presence/{model}/{concept}/{strength_steerer}/L{layer}.log"),
     benchmark:
-        "logs/benchmarks/strength_presence/{model}/{concept}/{strength_steerer}/L{layer}.tsv",
+        os.path.join(LOGS, "benchmarks/strength_presence/{model}/{concept}/{strength_steerer}/L{layer}.tsv"),
     resources:
         mem_mb=24000,
         runtime=240,
@@ -192,17 +192,17 @@ rule strength_presence:
 
 rule strength_plots:
     input:
-        curves=lambda w: _sw.layer_tables(STRENGTH, "curves", "curves.csv", w),
-        crossent=lambda w: _sw.layer_tables(STRENGTH, "crossent", "crossent.csv", w),
-        mmlu=lambda w: _sw.layer_tables(STRENGTH, "mmlu", "mmlu.csv", w),
-        presence=lambda w: _sw.layer_tables(STRENGTH, "presence", "presence.csv", w),
-        fits=lambda w: _sw.layer_tables(STRENGTH, "presence", "presence_fit.json", w),
+        curves=lambda w: _sw.layer_tables(STRENGTH, RESULTS, "curves", "curves.csv", w),
+        crossent=lambda w: _sw.layer_tables(STRENGTH, RESULTS, "crossent", "crossent.csv", w),
+        mmlu=lambda w: _sw.layer_tables(STRENGTH, RESULTS, "mmlu", "mmlu.csv", w),
+        presence=lambda w: _sw.layer_tables(STRENGTH, RESULTS, "presence", "presence.csv", w),
+        fits=lambda w: _sw.layer_tables(STRENGTH, RESULTS, "presence", "presence_fit.json", w),
     output:
-        directory("results/plots/strength/{model}/{concept}/{strength_steerer}"),
+        directory(os.path.join(RESULTS, "plots/strength/{model}/{concept}/{strength_steerer}")),
     log:
-        "logs/strength_plots/{model}/{concept}/{strength_steerer}.log",
+        os.path.join(LOGS, "strength_plots/{model}/{concept}/{strength_steerer}.log"),
     benchmark:
-        "logs/benchmarks/strength_plots/{model}/{concept}/{strength_steerer}.tsv",
+        os.path.join(LOGS, "benchmarks/strength_plots/{model}/{concept}/{strength_steerer}.tsv"),
     conda:
         ENV
     script:

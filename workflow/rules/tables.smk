@@ -5,17 +5,17 @@ rule tabulate:
     input:
         scores=lambda w: score_files(w.task),
     output:
-        csv=report("results/tables/{task}.csv", caption="../report/table.rst", category="Tables", labels={"task": "{task}", "format": "csv"}),
-        md="results/tables/{task}.md",
-        tex="results/tables/{task}.tex",
+        csv=report(os.path.join(RESULTS, "tables/{task}.csv"), caption="../report/table.rst", category="Tables", labels={"task": "{task}", "format": "csv"}),
+        md=os.path.join(RESULTS, "tables/{task}.md"),
+        tex=os.path.join(RESULTS, "tables/{task}.tex"),
     params:
         methods=lambda w: methods_of(w.task),
         bootstrap=config["bootstrap"],
         reference=config["reference"],
     log:
-        "logs/tabulate/{task}.log",
+        os.path.join(LOGS, "tabulate/{task}.log"),
     benchmark:
-        "logs/benchmarks/tabulate/{task}.tsv"
+        os.path.join(LOGS, "benchmarks/tabulate/{task}.tsv")
     resources:
         mem_mb=4000,
         runtime=20,
@@ -29,18 +29,18 @@ rule summary_table:
     input:
         scores=[f for task in TASKS for f in score_files(task)],
     output:
-        csv=report("results/tables/summary.csv", caption="../report/summary.rst", category="Tables", labels={"task": "all", "format": "csv"}),
-        md="results/tables/summary.md",
-        tex="results/tables/summary.tex",
+        csv=report(os.path.join(RESULTS, "tables/summary.csv"), caption="../report/summary.rst", category="Tables", labels={"task": "all", "format": "csv"}),
+        md=os.path.join(RESULTS, "tables/summary.md"),
+        tex=os.path.join(RESULTS, "tables/summary.tex"),
     params:
         methods=METHODS,
         bootstrap=config["bootstrap"],
         reference=config["reference"],
         ours=ours_methods(config["methods"]),
     log:
-        "logs/summary_table.log",
+        os.path.join(LOGS, "summary_table.log"),
     benchmark:
-        "logs/benchmarks/summary_table.tsv"
+        os.path.join(LOGS, "benchmarks/summary_table.tsv")
     resources:
         mem_mb=4000,
         runtime=20,
@@ -55,7 +55,7 @@ rule plot:
         scores=lambda w: score_files(w.task),
     output:
         report(
-            directory("results/plots/{task}"),
+            directory(os.path.join(RESULTS, "plots/{task}")),
             patterns=["{name}.png"],
             caption="../report/plots.rst",
             category="Plots",
@@ -66,9 +66,9 @@ rule plot:
         bootstrap=config["bootstrap"],
         reference=config["reference"],
     log:
-        "logs/plot/{task}.log",
+        os.path.join(LOGS, "plot/{task}.log"),
     benchmark:
-        "logs/benchmarks/plot/{task}.tsv"
+        os.path.join(LOGS, "benchmarks/plot/{task}.tsv")
     resources:
         mem_mb=4000,
         runtime=20,

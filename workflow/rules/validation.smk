@@ -21,9 +21,9 @@ rule generate_val:
         limit=lambda w: config["tasks"][w.task]["max_eval"],
     threads: config["threads"]
     log:
-        "logs/generate_val/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.log",
+        os.path.join(LOGS, "generate_val/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.log"),
     benchmark:
-        "logs/benchmarks/generate_val/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.tsv"
+        os.path.join(LOGS, "benchmarks/generate_val/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.tsv")
     resources:
         mem_mb=24000,
         runtime=240,
@@ -47,9 +47,9 @@ for _spec in SCORERS.values():
             **score_rule_params(_spec),
         threads: 1 if _spec.rate_limit else config["threads"]
         log:
-            f"logs/score_{_spec.name}_val/{RUN}.log",
+            f"{LOGS}/score_{_spec.name}_val/{RUN}.log",
         benchmark:
-            f"logs/benchmarks/score_{_spec.name}_val/{RUN}.tsv"
+            f"{LOGS}/benchmarks/score_{_spec.name}_val/{RUN}.tsv"
         resources:
             **score_rule_resources(_spec),
         conda:

@@ -63,7 +63,7 @@ class ScoreJob:
 class ScorerSpec:
     """One scorer.
 
-    name: the config and path name (``results/scores/<name>/...``, rule ``score_<name>``).
+    name: the config and path name (``results/<run>/scores/<name>/...``, rule ``score_<name>``).
     score: ``score(job: ScoreJob) -> rows``, one row {"id", <raw metric>..., "error"} per item.
     raw_metrics: the per-item metrics each row holds; coverage is checked on these.
     table_metrics: the table columns made from them (direction, aggregate, headline role).
@@ -71,7 +71,8 @@ class ScorerSpec:
     settings: JSON schema of each key of ``scorers.<name>``; a ``default`` there is the one default.
     model_keys: settings that name a scorer model (a ``models`` key, hub id or local path);
         they become rule inputs, required unless ``default_model`` gives a file to use instead.
-    default_model: the file used when the (single) model key is unset, made by another rule.
+    default_model: the file used when the (single) model key is unset, made by another rule;
+        a path under the run's results root (results/<run>/).
     tasks: the task names or task kinds (``Task.kind``) it applies to; None: every task.
     inputs: which of INPUTS the job reads.
     one_seed: deterministic given the steerer: only the first seed is scored.

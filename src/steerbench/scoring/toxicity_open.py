@@ -270,6 +270,6 @@ SPEC = ScorerSpec(
                               "description": "an HF classifier's label that means toxic (unset: the one label "
                                              "whose name says toxic; a model with LABEL_0/LABEL_1 needs it)"}},
     model_keys=("model",),
-    default_model="resources/scorers/toxicity_open/classifier.safetensors",
+    default_model="scorers/toxicity_open/classifier.safetensors",
     resources={"mem_mb": 4000, "runtime": 30},
 )

@@ -2,14 +2,14 @@
 
 Two stages, each writing one safetensors file beside the split's activations:
 
-extract_fit_extras -> results/activations/<model>/<task>/L<layer>/<split>.extra.safetensors
+extract_fit_extras -> results/<run>/activations/<model>/<task>/L<layer>/<split>.extra.safetensors
     pos_group [n] int64   question/prompt index of each positive fit text (fit_texts order)
     neg_group [m] int64   the same for each negative fit text
     queries   [q, d]      last-token state (layer output) of each group's query prompt,
                           row g = group g (the task's generation prompt for that record)
     The task supplies the groups and query texts through `Task.fit_extras(records, fmt)`.
 
-collect_trajectories -> results/activations/<model>/<task>/L<layer>/<split>.traj.safetensors
+collect_trajectories -> results/<run>/activations/<model>/<task>/L<layer>/<split>.traj.safetensors
     traj_states  [N, d]   the layer's output at each response position, teacher-forced on
                           prompt + response: the state from which each response token was
                           sampled (the last prompt token's, then each response token's but

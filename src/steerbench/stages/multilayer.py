@@ -3,10 +3,10 @@ a method steers, one fitted steerer per layer, and loading them back as {layer: 
 for `steerbench.lm.generate(steerer={layer: steerer})`.
 
 Files:
-    activations  results/activations/<model>/<task>/layers<l1>_<l2>.../<split>.safetensors
+    activations  results/<run>/activations/<model>/<task>/layers<l1>_<l2>.../<split>.safetensors
                  tensors pos_L<l>, neg_L<l> (and <extra>_L<l> for each named extra fit set
                  the task gives, e.g. the refusal task's borderline prompts)
-    steerers     results/steerers/<model>/<task>/L<l1>/<method>/<split>.multi/L<l>.safetensors (+ .json)
+    steerers     results/<run>/steerers/<model>/<task>/L<l1>/<method>/<split>.multi/L<l>.safetensors (+ .json)
                  one folder per (method, fit split), written whole or not at all
 
 Per-layer hyperparameters: a `params` value that is a mapping {layer: value} gives each

@@ -83,7 +83,7 @@ def select_T(val_files: Iterable[str | os.PathLike], test_files: Iterable[str | 
 def read_selection(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     frames = [pd.read_csv(p) for p in paths]
     if not frames:
-        raise ValueError("no selection files given; the select_T rule writes results/tables/<task>.select_T.csv")
+        raise ValueError("no selection files given; the select_T rule writes results/<run>/tables/<task>.select_T.csv")
     out = pd.concat(frames, ignore_index=True)
     missing = set(SELECTION_COLUMNS) - set(out.columns)
     if missing:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from steerbench.lm.batching import check_batch_size, input_device
 from steerbench.lm.model import LM
+from steerbench.progress import Progress
 from steerbench.strength.hook import alpha_steering
 
 
@@ -45,7 +46,9 @@ def nll_per_alpha(lm: LM, windows: torch.Tensor, layer: int, steerer, alphas: Se
     per_window = max(1, batch_size // max(1, len(alphas)))  # windows per forward
     per_alpha = max(1, batch_size // per_window)             # alphas per forward
     total = torch.zeros(len(alphas), dtype=torch.float64)
-    with torch.inference_mode():
+    # One progress step per forward pass: (window blocks) x (alpha chunks).
+    steps = -(-len(windows) // per_window) * -(-len(alphas) // per_alpha)
+    with torch.inference_mode(), Progress(steps, f"crossent L{layer}", unit="batch") as bar:
         for w0 in range(0, len(windows), per_window):
             block = windows[w0 : w0 + per_window].to(device)
             inputs, labels = block[:, :-1], block[:, 1:]
@@ -58,6 +61,7 @@ def nll_per_alpha(lm: LM, windows: torch.Tensor, layer: int, steerer, alphas: Se
                     logits = lm.model(input_ids=ids, use_cache=False).logits.to(torch.float32)
                 loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.repeat(len(chunk), 1).reshape(-1), reduction="none")
                 total[a0 : a0 + len(chunk)] += loss.reshape(len(chunk), B * S).sum(1).double().cpu()
+                bar.update(1)
     tokens = int(windows.shape[0] * (windows.shape[1] - 1))
     return {a: {"nll": float(total[i]), "tokens": tokens} for i, a in enumerate(alphas)}
 

@@ -15,6 +15,7 @@ import torch
 
 from steerbench.lm.batching import check_batch_size, encode, input_device, pad_left
 from steerbench.lm.model import LM
+from steerbench.progress import progress_iter
 from steerbench.strength.forward import last_logits
 from steerbench.strength.hook import alpha_steering
 from steerbench.strength.loaders import LETTERS, MCQuestion
@@ -93,7 +94,8 @@ def mmlu_predictions(lm: LM, prompts: Sequence[str], layer: int, steerer, alphas
     letters = letter_token_ids(tok)
     preds: dict[int, dict[int, str]] = {i: {} for i in range(len(alphas))}
     with torch.inference_mode():
-        for items, alpha_idx in _batches(len(prompts), len(alphas), batch_size):
+        batches = list(_batches(len(prompts), len(alphas), batch_size))
+        for items, alpha_idx in progress_iter(batches, f"mmlu L{layer}", unit="batch"):
             rows = [(i, a) for a in alpha_idx for i in items]
             input_ids, mask = pad_left([ids[i] for i, _ in rows], tok.pad_token_id, device)
             row_alphas = torch.tensor([float(alphas[a]) for _, a in rows])

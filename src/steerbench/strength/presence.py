@@ -18,6 +18,7 @@ import torch
 
 from steerbench.lm.batching import check_batch_size, encode, input_device, pad_left
 from steerbench.lm.model import LM
+from steerbench.progress import progress_iter
 from steerbench.strength.forward import last_logits
 from steerbench.strength.hook import alpha_steering
 
@@ -37,7 +38,7 @@ def steered_texts(lm: LM, contexts: Sequence[str], layer: int, steerer, alphas: 
     rows = [(c, a) for a in range(len(alphas)) for c in range(len(contexts))]
     texts: dict[tuple[int, int], str] = {}
     with torch.inference_mode():
-        for start in range(0, len(rows), batch_size):
+        for start in progress_iter(range(0, len(rows), batch_size), f"presence L{layer}", unit="batch"):
             part = rows[start : start + batch_size]
             input_ids, mask = pad_left([ids[c] for c, _ in part], tok.pad_token_id, device)
             with alpha_steering(lm.layer(layer), steerer, torch.tensor([float(alphas[a]) for _, a in part]), mask):

@@ -12,16 +12,16 @@ def check_models(strength: dict, models: dict) -> None:
             raise ValueError(f"strength.models: {m!r} is not a key of models: ({', '.join(models)}); add it there or drop it")
 
 
-def targets(strength: dict) -> list[str]:
-    """The plot folders and log-odds tables of every (model, concept, steerer)."""
+def targets(strength: dict, root: str) -> list[str]:
+    """The plot folders and log-odds tables of every (model, concept, steerer), under the run's results root."""
     out = []
     per_layer = [m for m in strength["measurements"] if m in PER_LAYER]
     for m in strength["models"]:
         for c in strength["concepts"]:
             if "logodds" in strength["measurements"]:
-                out.append(f"results/strength/{m}/{c}/logodds.csv")
+                out.append(f"{root}/strength/{m}/{c}/logodds.csv")
             if per_layer:
-                out += [f"results/plots/strength/{m}/{c}/{s}" for s in strength["steerers"]]
+                out += [f"{root}/plots/strength/{m}/{c}/{s}" for s in strength["steerers"]]
     return out
 
 
@@ -29,11 +29,11 @@ def cache_path(strength: dict, measurement: str, w) -> str:
     return f"{strength['cache_dir']}/{measurement}/{w.model}/{w.concept}/L{w.layer}/{w.strength_steerer}.pt"
 
 
-def layer_tables(strength: dict, measurement: str, name: str, w) -> list[str]:
+def layer_tables(strength: dict, root: str, measurement: str, name: str, w) -> list[str]:
     """The per-layer tables a plot job reads (none when the measurement is switched off)."""
     if measurement not in strength["measurements"]:
         return []
-    return [f"results/strength/{w.model}/{w.concept}/{w.strength_steerer}/L{layer}/{name}" for layer in strength["layers"]]
+    return [f"{root}/strength/{w.model}/{w.concept}/{w.strength_steerer}/L{layer}/{name}" for layer in strength["layers"]]
 
 
 def measure_params(strength: dict, measurement: str, device: str, dtype_of) -> dict:
