@@ -3,7 +3,7 @@
 # localhost, as root, without systemd. Used by .ci/run; undone by .ci/slurm-down.sh.
 #
 # The node is shaped like a small GPU cluster so that profiles/slurm runs unchanged:
-# two partitions named as in the profile (`cpu`, `gpu`), one GPU as a GRES, and enough
+# two partitions named as in the profile (`cpu`, `gpu`), two GPUs as a GRES, and enough
 # configured memory for the profile's per-rule mem_mb. The GPU is a placeholder (no
 # device file; the CI config runs on CPU) and memory is not enforced (task/none), so
 # this checks what SLURM accepts and schedules, not what the jobs use.
@@ -37,10 +37,12 @@ install -d /etc/slurm
 CPUS=${SLURM_CI_CPUS:-$(nproc)}
 MEM=${SLURM_CI_MEM_MB:-256000}
 
-# Placeholder GPU: a GRES without a device file, so `--gpus=1` / `--gres=gpu:1` are
-# accepted and GPU jobs are limited to one at a time, as on a real one-GPU node.
+# Placeholder GPUs: a GRES on two stand-in device files, so `--gpus=1` / `--gres=gpu:1`
+# are accepted and at most two GPU jobs run at once, as on a real two-GPU node (one GPU
+# made the CI run wait on SLURM's status polls one GPU job at a time). Without File=,
+# slurmd reports 0 GPUs and drains the node.
 cat > /etc/slurm/gres.conf <<CONF
-NodeName=$H Name=gpu File=/dev/null Count=1
+NodeName=$H Name=gpu File=/dev/null,/dev/zero Count=2
 CONF
 
 # Traps (../shared/notes/slurm-local.md): no slurmdbd, so status must come from squeue,
@@ -69,7 +71,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 MinJobAge=3600
 SchedulerParameters=sched_interval=5
-NodeName=$H CPUs=$CPUS RealMemory=$MEM Gres=gpu:1 State=UNKNOWN
+NodeName=$H CPUs=$CPUS RealMemory=$MEM Gres=gpu:2 State=UNKNOWN
 PartitionName=cpu Nodes=$H Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$H MaxTime=INFINITE State=UP
 CONF

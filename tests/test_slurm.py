@@ -33,7 +33,7 @@ CI_CONFIG = os.environ.get("STEERBENCH_SLURM_CONFIG", "ci.yaml")  # a file in co
 # A subset of the DAG keeps the SLURM run inside CI's budget on 2 cores: every stage
 # from the dataset to one table, for one task. Toxicity has the fewest jobs (one fit split,
 # no learned baselines) and a CPU rule (the classifier) besides the GPU ones; CI's node has
-# one GPU, so GPU jobs run one at a time.
+# two (placeholder) GPUs, so at most two GPU jobs run at a time.
 RUN_ROOT = f"results/{Path(CI_CONFIG).stem}"  # the run's results root: named after its config
 TARGET = os.environ.get("STEERBENCH_SLURM_TARGET", f"{RUN_ROOT}/tables/toxicity.csv")
 PROFILES = ("--profile", "profiles/slurm", "--profile", "profiles/ci-slurm")

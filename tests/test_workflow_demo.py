@@ -190,4 +190,5 @@ def test_a_second_config_in_the_same_clone_leaves_the_demo_alone(demo_run):
     changed = [str(k) for k, v in before.items() if after.get(k) != v]
     assert not changed, changed
     assert planned_jobs(demo_run) == demo_jobs  # the other run made no demo job outdated
+    assert planned_jobs(demo_run, "--configfile", "config/mc_only.yaml") == {}  # and is complete itself
     assert not (demo_run / "results" / "tables").exists()  # nothing outside the run roots
