@@ -165,15 +165,16 @@ def test_refusal_table_has_the_alphasteer_layout(demo_run):
         assert sorted(p.name for p in folder.glob("*.safetensors")) == sorted(f"L{x}.safetensors" for x in layers)
 
 
-def _files(root):
-    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+def _files(root, folders):
+    return {p.relative_to(root): p.read_bytes() for f in folders for p in sorted((root / f).rglob("*")) if p.is_file()}
 
 
 def test_a_second_config_in_the_same_clone_leaves_the_demo_alone(demo_run):
     """Another config (TruthfulQA multiple-choice only) run beside the demo writes under its
     own results root; the demo's results stay byte-identical and up to date."""
     demo_root = demo_run / "results" / "demo"
-    before = {k: v for k, v in _files(demo_root).items() if k.parts[0] in ("tables", "scores", "steerers", "datasets")}
+    compared = ("tables", "scores", "steerers", "datasets")
+    before = _files(demo_root, compared)
     demo_jobs = planned_jobs(demo_run)  # (earlier tests here may have touched a demo input)
     cfg = _config(demo_run)
     cfg.pop("strength", None)
@@ -186,7 +187,7 @@ def test_a_second_config_in_the_same_clone_leaves_the_demo_alone(demo_run):
     other = pd.read_csv(demo_run / "results" / "mc_only" / "tables" / "truthfulqa.csv")
     assert sorted(other["method"].unique()) == ["CAA", "NoSteer"]
     assert set(other["metric"]) <= {"mc1", "mc2"} and "mc1" in set(other["metric"])
-    after = _files(demo_root)
+    after = _files(demo_root, compared)
     changed = [str(k) for k, v in before.items() if after.get(k) != v]
     assert not changed, changed
     assert planned_jobs(demo_run) == demo_jobs  # the other run made no demo job outdated
