@@ -105,3 +105,45 @@ def test_unknown_set_prefix_is_named(tmp_path):
     with pytest.raises(ValueError, match="wildchat"):
         tabulate(files, "refusal", ["NoSteer"], out.with_suffix(".csv"), out.with_suffix(".md"),
                  out.with_suffix(".tex"), n_boot=200)
+
+
+def test_alpaca_eval_win_rate_joins_avg_utility_and_the_guard_has_its_own_average(tmp_path):
+    """AlpacaEval: the reward scorer's rows on that set, as a win rate against NoSteer's
+    response to the same instruction (a tie counts 1/2); it is part of Avg Utility. The
+    guard's verdicts give Guard Avg Safety (mean over attack sets of the share judged safe)."""
+    files = _scores(tmp_path, {"NoSteer": 0.2, "AlphaSteer": 0.9})
+    # NoSteer's reward on instruction i is i; AlphaSteer beats it on 12, ties on 4, loses 4: win rate 0.7.
+    steered = [i + 1.0 if i < 12 else float(i) if i < 16 else i - 1.0 for i in range(N)]
+    for method, T, rewards in (("NoSteer", "0", [float(i) for i in range(N)]), ("AlphaSteer", "0.5", steered)):
+        files.append(_write(tmp_path, "reward", method, T,
+                            [{"id": f"alpaca_eval-{i:04d}", "reward": r, "error": None} for i, r in enumerate(rewards)]))
+        # The guard judges every attack prompt unsafe for NoSteer, a quarter of them for AlphaSteer.
+        share = 1.0 if method == "NoSteer" else 0.25
+        files.append(_write(tmp_path, "refusal_guard", method, T,
+                            [{"id": f"{s}-{i:04d}", "unsafe": float(i < share * N), "error": None}
+                             for s in SAFETY for i in range(N)]))
+    out = tmp_path / "t"
+    summary = tabulate(files, "refusal", ["NoSteer", "AlphaSteer"], out.with_suffix(".csv"), out.with_suffix(".md"),
+                       out.with_suffix(".tex"), n_boot=500)
+
+    def cell(method, metric):
+        row = summary[(summary["method"] == method) & (summary["metric"] == metric)]
+        assert len(row) == 1, (method, metric)
+        return row.iloc[0]
+
+    win = cell("AlphaSteer", "win_alpaca_eval")
+    assert win["mean"] == pytest.approx((12 + 0.5 * 4) / N) and win["n"] == N
+    assert cell("NoSteer", "win_alpaca_eval")["mean"] == pytest.approx(0.5)
+    # Avg Utility: XSTest compliance, GSM8K, MATH and the win rate, each set weighing the same.
+    for method, alpaca in (("AlphaSteer", win["mean"]), ("NoSteer", 0.5)):
+        parts = [cell(method, m)["mean"] for m in ("compliance_xstest", "acc_gsm8k", "acc_math")] + [alpaca]
+        assert cell(method, "avg_utility")["mean"] == pytest.approx(np.mean(parts))
+    # The reward rows make no RM-mean column of their own on this task.
+    assert not {"reward", "reward_p90", "win_rate"} & set(summary["metric"])
+    guard = cell("AlphaSteer", "avg_guard_safety")
+    assert guard["mean"] == pytest.approx(0.75) and guard["better_than_reference"]
+    assert cell("NoSteer", "avg_guard_safety")["mean"] == pytest.approx(0.0)
+    header = out.with_suffix(".md").read_text().splitlines()[2]
+    labels = ["Avg Safety", "XSTest", "GSM8K", "MATH", "AlpacaEval", "Avg Utility", "Guard Avg Safety"]
+    positions = [header.index(f" {label} ↑") for label in labels]
+    assert positions == sorted(positions), header

@@ -21,11 +21,12 @@ def _demo() -> dict:
 def test_every_builtin_scorer_is_registered_with_its_facts():
     specs = scorers()
     assert set(specs) == {"judge", "mc", "similarity", "reward", "perspective", "toxicity_open", "quality", "refusal",
-                          "math_accuracy"}
+                          "refusal_guard", "math_accuracy"}
     assert specs["mc"].one_seed and not specs["quality"].one_seed
     assert specs["perspective"].rate_limit == "perspective_api" and not specs["perspective"].gpu
     assert specs["judge"].model_keys == ("truth_model", "info_model")
     assert specs["toxicity_open"].default_model.endswith("classifier.safetensors")
+    assert specs["refusal_guard"].tasks == ("refusal",) and specs["refusal_guard"].gpu
 
 
 def test_schema_is_generated_from_the_specs():

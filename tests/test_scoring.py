@@ -266,9 +266,10 @@ def test_scorer_metric_registry():
 
     raw = pd.DataFrame([{"model": "m", "task": "refusal", "layer": 1, "method": "M", "T": 1.0, "seed": 0,
                          "scorer": scorer, "id": f"{name}-0000", "metric": metric, "value": 1.0}
-                        for name in EVAL_SETS for scorer, metric in (("refusal", "refusal"), ("math_accuracy", "correct"))])
+                        for name in EVAL_SETS for scorer, metric in (("refusal", "refusal"), ("math_accuracy", "correct"),
+                                                                     ("reward", "reward"), ("refusal_guard", "unsafe"))])
     derived = {(r.scorer, r.metric) for r in expand_scores(raw).itertuples()}
-    derived |= {("refusal", "avg_safety"), ("math_accuracy", "avg_utility")}
+    derived |= {("refusal", "avg_safety"), ("math_accuracy", "avg_utility"), ("refusal_guard", "avg_guard_safety")}
     for spec in all_metrics():
         for scorer, metric in spec.sources:
             assert metric in scorers()[scorer].raw_metrics or (scorer, metric) in derived, (scorer, metric)

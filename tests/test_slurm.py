@@ -94,6 +94,10 @@ def test_profile_names_real_rules_and_sends_every_gpu_rule_to_a_gpu(tmp_path):
     assert not unknown, f"profiles/slurm set-resources names unknown rules: {sorted(unknown)}"
     gpu_rules = _rules_declaring_gpu()
     assert {"extract_activations", "generate"} <= gpu_rules
+    # score rules are built in a loop from the scorer specs: each GPU scorer's pair too
+    from steerbench.scoring.registry import scorers
+
+    gpu_rules |= {f"score_{name}{sfx}" for name, spec in scorers().items() if spec.gpu for sfx in ("", "_val")}
     for rule in gpu_rules:
         spec = profile["set-resources"].get(rule)
         assert spec, f"GPU rule {rule} has no set-resources entry in profiles/slurm"

@@ -133,3 +133,34 @@ def test_bad_params_and_records(tmp_path):
         task.fit_texts([{"id": "x", "prompt": "p"}], fmt)
     with pytest.raises(ValueError, match="needs both"):
         task.fit_texts([{"id": "x", "prompt": "p", "label": "harmful"}], fmt)
+
+
+def test_per_split_generation_settings_override_one_split():
+    """`generation.per_split` gives one eval split its own settings (GSM8K room to reason)
+    on top of the config's keys, which still beat the task's per-split defaults."""
+    from steerbench.param_checks import ParamError, check_generation
+    from steerbench.stages.generate import split_settings
+    from steerbench.tasks import get_task
+
+    t = get_task("refusal")
+    overrides = {"max_new_tokens": 16, "per_split": {"gsm8k": {"max_new_tokens": 96}}}
+    assert split_settings(t, "gsm8k", overrides, {})["max_new_tokens"] == 96
+    assert split_settings(t, "math", overrides, {})["max_new_tokens"] == 16  # the config beats the 2048 default
+    assert split_settings(t, "gcg", overrides, {})["max_new_tokens"] == 16
+    assert "per_split" not in split_settings(t, "gsm8k", overrides, {})
+    # A task without per-split defaults: its settings, then the split's entry.
+    tqa = get_task("truthfulqa")
+    split = tqa.eval_plan[0][1]
+    got = split_settings(tqa, split, {"per_split": {split: {"max_new_tokens": 5}}}, {"max_new_tokens": 32, "top_p": 1.0})
+    assert got == {"max_new_tokens": 5, "top_p": 1.0}
+
+    def check(gen):
+        check_generation({"tasks": {"refusal": {"generation": gen}}}, ["config/x.yaml"])
+
+    check(overrides)
+    with pytest.raises(ParamError, match=r"tasks\.refusal\.generation\.per_split\.gsm9k: unknown key.*x\.yaml"):
+        check({"per_split": {"gsm9k": {"max_new_tokens": 96}}})
+    with pytest.raises(ParamError, match=r"tasks\.refusal\.generation\.per_split\.gsm8k\.max_new_tokns: unknown key"):
+        check({"per_split": {"gsm8k": {"max_new_tokns": 96}}})
+    with pytest.raises(ParamError, match=r"per_split\.gsm8k: expected a mapping"):
+        check({"per_split": {"gsm8k": 96}})

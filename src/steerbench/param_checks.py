@@ -79,9 +79,25 @@ def _unknown(given: dict, valid: list[str], key_path: str, config_files) -> None
 
 
 def check_generation(config: dict, config_files: Sequence[str] | None = None) -> None:
+    from steerbench.stages.generate import PER_SPLIT
+    from steerbench.tasks import available_tasks, get_task
+
     valid = generation_keys()
     for task, spec in (config.get("tasks") or {}).items():
-        _unknown(spec.get("generation") or {}, valid, f"tasks.{task}.generation", config_files)
+        gen = dict(spec.get("generation") or {})
+        per_split = gen.pop(PER_SPLIT, None) or {}
+        key = f"tasks.{task}.generation"
+        _unknown(gen, [*valid, PER_SPLIT], key, config_files)
+        if not isinstance(per_split, dict):
+            raise ParamError(f"{key}.{PER_SPLIT}: expected a mapping of eval split -> settings{_where(config_files)}, "
+                             f"got {per_split!r}")
+        splits = [e for _, e in get_task(task).eval_plan] if task in available_tasks() else list(per_split)
+        _unknown(per_split, splits, f"{key}.{PER_SPLIT}", config_files)
+        for split, settings in per_split.items():
+            if not isinstance(settings, dict):
+                raise ParamError(f"{key}.{PER_SPLIT}.{split}: expected a mapping of settings{_where(config_files)}, "
+                                 f"got {settings!r}")
+            _unknown(settings, valid, f"{key}.{PER_SPLIT}.{split}", config_files)
 
 
 def check_method_params(config: dict, config_files: Sequence[str] | None = None) -> None:

@@ -131,7 +131,7 @@ from steerbench.scoring.registry import ScorerSpec  # noqa: E402
 
 def _score_job(job) -> list[dict]:
     gold = {r["id"]: r.get("answer") for r in job.records()}
-    rows = [r for r in job.generation_rows() if r.get("split") in ("gsm8k", "math")]
+    rows = job.generation_rows()  # GSM8K and MATH only (tasks.refusal.SCORED_SETS)
     missing = [r["id"] for r in rows if gold.get(r["id"]) is None]
     if missing:
         raise ValueError(f"math_accuracy: no gold answer for {missing[:3]} in the eval splits; rerun format_refusal")
@@ -147,7 +147,12 @@ SPEC = ScorerSpec(
     table_metrics=(
         MetricSpec("acc_gsm8k", "GSM8K", (("math_accuracy", "acc_gsm8k"),), "mean", True, headline=False),
         MetricSpec("acc_math", "MATH", (("math_accuracy", "acc_math"),), "mean", True, headline=False),
-        # Computed across XSTest compliance and the accuracies by tables_refusal.add_averages.
+        # AlpacaEval, from the reward scorer's rows on that set (renamed by tables_refusal.expand_scores):
+        # declared here so the utility columns keep the papers' order, Avg Utility last.
+        MetricSpec("win_alpaca_eval", "AlpacaEval", (("reward", "reward_alpaca_eval"),), "win_rate", True,
+                   ratio_scale=False, headline=False),
+        # Computed across XSTest compliance, the accuracies and the AlpacaEval win rate by
+        # tables_refusal.add_averages.
         MetricSpec("avg_utility", "Avg Utility", (("math_accuracy", "avg_utility"),), "mean", True),
     ),
     column_rank=25,

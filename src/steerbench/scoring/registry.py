@@ -48,9 +48,11 @@ class ScoreJob:
     models: dict[str, str] = field(default_factory=dict)  # model key -> local path
 
     def generation_rows(self) -> list[dict]:
+        """The rows of the generations file that this scorer reads (Task.scored_rows)."""
         from steerbench.stages.common import read_generations
+        from steerbench.tasks import get_task
 
-        return read_generations(self.generations)
+        return get_task(self.task).scored_rows(self.scorer, read_generations(self.generations))
 
     def records(self, limit: int | None = None) -> list[dict]:
         """The records of every eval split, folds in order."""

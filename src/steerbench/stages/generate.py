@@ -16,18 +16,26 @@ from steerbench.steerers import load_steerer
 from steerbench.tasks import get_task
 
 
+# `tasks.<task>.generation.per_split`: {eval split: settings} on top of the task's own keys,
+# e.g. a longer budget for refusal's GSM8K and MATH than for its safety sets.
+PER_SPLIT = "per_split"
+
+
 def generation_settings(task: str, overrides: dict | None) -> dict:
     settings = dict(get_task(task).generation)
-    settings.update(overrides or {})
+    settings.update({k: v for k, v in (overrides or {}).items() if k != PER_SPLIT})
     return settings
 
 
 def split_settings(t, split: str, overrides: dict, settings: dict) -> dict:
-    """A task with per-split defaults (`generation_for`, e.g. refusal's longer GSM8K answers)
-    gets them, config overrides still on top; other tasks: `settings` as before."""
+    """The settings of one eval split: the task's per-split defaults where it has them
+    (`generation_for`, e.g. refusal's longer GSM8K answers), then the config's keys, then
+    the config's `per_split` entry for this split."""
+    per_split = dict((overrides.get(PER_SPLIT) or {}).get(split) or {})
+    common = {k: v for k, v in overrides.items() if k != PER_SPLIT}
     if not hasattr(t, "generation_for"):
-        return settings
-    return {**t.generation_for(split), **overrides}
+        return {**settings, **per_split}
+    return {**t.generation_for(split), **common, **per_split}
 
 
 def _groups(t, plan, overrides: dict, settings: dict) -> list[list[tuple]]:

@@ -62,6 +62,11 @@ class Task(ABC):
     def prompts(self, records: list[dict], fmt: Formatter) -> list[dict]:
         """[{"id", "prompt" (raw), "prompt_text" (model input)}] for generation."""
 
+    def scored_rows(self, scorer: str, rows: list[dict]) -> list[dict]:
+        """The generation rows `scorer` reads: all of them, unless a task gives its eval sets
+        to different scorers (refusal: DSR sets to `refusal`, AlpacaEval to `reward`)."""
+        return rows
+
     def similarity_references(self, records: list[dict]) -> tuple[list[dict], bool]:
         """(records with correct_answers / incorrect_answers, whether to add "I have no
         comment." as a correct answer) for the similarity scorer."""

@@ -60,6 +60,15 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 EVAL_SETS = tuple(s for sets in GROUPS.values() for s in sets)
 GROUP_OF = {s: g for g, sets in GROUPS.items() for s in sets}
+# Which eval sets each scorer reads (Refusal.scored_rows); a scorer not named here reads
+# every set (e.g. `quality`, or a plugin's).
+SCORED_SETS: dict[str, tuple[str, ...]] = {
+    "refusal": (*GROUPS["direct"], *GROUPS["jailbreak"], *GROUPS["over_refusal"]),
+    "refusal_guard": (*GROUPS["direct"], *GROUPS["jailbreak"]),
+    "math_accuracy": ("gsm8k", "math"),
+    # AlpacaEval: reward-model win rate against the reference (no GPT-4 judge offline).
+    "reward": ("alpaca_eval",),
+}
 PROMPT_COLUMNS = ("query", "prompt", "goal", "Goal", "instruction", "problem", "question")
 ANSWER_SETS = {"gsm8k", "math"}  # sets whose rows carry a gold answer
 ANSWER_COLUMNS = ("answer",)
@@ -122,6 +131,14 @@ class Refusal(Task):
     kind = "refusal"
     # The AlphaSteer papers' summary numbers: mean DSR over the attack sets, then utility.
     headline = ("avg_safety", "avg_utility")
+
+    def scored_rows(self, scorer: str, rows: list[dict]) -> list[dict]:
+        for r in rows:
+            if r.get("split") not in GROUP_OF:
+                raise ValueError(f"{scorer}: generation row {r.get('id')!r} has split {r.get('split')!r}, not a "
+                                 f"refusal eval set; rerun generate for the refusal task")
+        sets = SCORED_SETS.get(scorer)
+        return rows if sets is None else [r for r in rows if r["split"] in sets]
 
     # The tables' layout (steerbench.tables_refusal): per-item refusal / correctness rows
     # become one column per eval set, plus Avg Safety and Avg Utility.
