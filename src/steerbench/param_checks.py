@@ -14,6 +14,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from steerbench.parse_facts import cached
+
+# `tasks.<task>.generation.per_split`: {eval split: settings} on top of the task's own keys,
+# e.g. a longer budget for refusal's GSM8K and MATH than for its safety sets.
+PER_SPLIT = "per_split"
 # generate()'s arguments that the generate stage sets itself: not config keys.
 _GENERATE_SET_BY_STAGE = {"lm", "prompts", "steerer", "layer", "T", "batch_size", "seed"}
 
@@ -44,19 +49,58 @@ def _keyword_names(fn: Callable) -> list[str]:
 
 def generation_keys() -> list[str]:
     """Keys valid under `tasks.<task>.generation`: generate()'s own keyword arguments."""
-    from steerbench.lm.generate import generate
+    def compute() -> list[str]:
+        from steerbench.lm.generate import generate
 
-    return [n for n in _keyword_names(generate) if n not in _GENERATE_SET_BY_STAGE]
+        return [n for n in _keyword_names(generate) if n not in _GENERATE_SET_BY_STAGE]
+
+    return cached("generation_keys", compute)
 
 
 def steerer_param_keys(steerer: str) -> list[str]:
     """Keys valid under `methods.<id>.params` for `steerer`: its constructor's named
     arguments, following `**kwargs` up the class hierarchy to the base Steerer."""
+    from steerbench.steerers import available_steerers
+
+    if steerer not in available_steerers():
+        _lookup_steerer(steerer)  # raises, naming the known steerers
+    return cached(f"steerer_params:{steerer}", lambda: _constructor_keys(steerer))
+
+
+def steerer_requires(steerer: str) -> list[str]:
+    """The fit tensors beyond pos / neg that `steerer` needs (Steerer.requires)."""
+    from steerbench.steerers import available_steerers
+
+    if steerer not in available_steerers():
+        _lookup_steerer(steerer)
+    return cached(f"steerer_requires:{steerer}", lambda: list(_lookup_steerer(steerer).requires))
+
+
+def steerer_rejects(steerer: str, params: dict) -> str | None:
+    """Why `steerer`'s constructor rejects `params` (e.g. AlphaSteer's ratio outside (0, 1)), or None."""
+    def compute() -> str | None:
+        from steerbench.steerers import get_steerer
+
+        try:
+            get_steerer(steerer, **params)
+        except (TypeError, ValueError) as e:
+            return str(e)
+        return None
+
+    return cached(f"steerer_rejects:{steerer}:{json.dumps(params, sort_keys=True, default=str)}", compute)
+
+
+def _lookup_steerer(steerer: str):
     from steerbench.steerers import _lookup
+
+    return _lookup(steerer)
+
+
+def _constructor_keys(steerer: str) -> list[str]:
     from steerbench.steerers.base import Steerer
 
     names: list[str] = []
-    for cls in _lookup(steerer).__mro__:
+    for cls in _lookup_steerer(steerer).__mro__:
         if cls is Steerer or cls is object:
             break
         init = cls.__dict__.get("__init__")
@@ -79,7 +123,6 @@ def _unknown(given: dict, valid: list[str], key_path: str, config_files) -> None
 
 
 def check_generation(config: dict, config_files: Sequence[str] | None = None) -> None:
-    from steerbench.stages.generate import PER_SPLIT
     from steerbench.tasks import available_tasks, get_task
 
     valid = generation_keys()
@@ -168,7 +211,7 @@ def check_multilayer(config: dict, model_path: Callable[[str], str] | None = Non
     and `tasks.<task>.models`: layers within every local model's depth, a per-layer value
     for exactly the steered layers, each layer's params accepted by the steerer's own
     constructor (e.g. AlphaSteer's ratio in (0, 1)), fit data the multi-layer fit gives."""
-    from steerbench.steerers import _lookup, available_steerers
+    from steerbench.steerers import available_steerers
 
     if model_path is None:
         from steerbench.config_checks import model_ref_path
@@ -201,18 +244,16 @@ def check_multilayer(config: dict, model_path: Callable[[str], str] | None = Non
                                  f"{sorted(layers)}{_where(config_files)}; give one value per steered layer")
         if not layers:
             continue
-        extra = [r for r in _lookup(spec["steerer"]).requires if r != "borderline"]
+        extra = [r for r in steerer_requires(spec["steerer"]) if r != "borderline"]
         if extra:
             raise ParamError(f"{where}.layers: steerer {spec['steerer']} needs fit data {extra} that multi-layer "
                              f"fitting does not give{_where(config_files)}; drop `layers`")
         from steerbench.stages.multilayer import params_for_layer
-        from steerbench.steerers import get_steerer
 
         for layer in layers:
-            try:
-                get_steerer(spec["steerer"], **params_for_layer(params, layer))
-            except (TypeError, ValueError) as e:
-                raise ParamError(f"{where}.params (layer {layer}): {e}{_where(config_files)}") from None
+            error = steerer_rejects(spec["steerer"], params_for_layer(params, layer))
+            if error:
+                raise ParamError(f"{where}.params (layer {layer}): {error}{_where(config_files)}")
         tasks = spec.get("tasks") or list(config.get("tasks") or {})
         run_models = {m for t in tasks if t in (config.get("tasks") or {})
                       for m in ((config["tasks"][t].get("models")) or models)}

@@ -231,9 +231,9 @@ def trajectory_cfg():
 
 def learned_extra_files(w):
     """The extras files fit_steerer needs for method w.method (none for the other methods)."""
-    from steerbench.steerers import get_steerer
+    from steerbench.param_checks import steerer_requires
 
-    needs = set(type(get_steerer(method_spec(w.method)["steerer"])).requires)
+    needs = set(steerer_requires(method_spec(w.method)["steerer"]))
     base = f"{RESULTS}/activations/{w.model}/{w.task}/L{w.layer}/{w.split}"
     files = []
     if needs & {"pos_group", "neg_group", "queries"}:

@@ -1,14 +1,18 @@
 """Batching shared by extraction, generation and scoring: length sorting, left padding,
-position ids, OOM back-off, progress bars."""
+position ids, OOM back-off, progress bars.
+
+torch is imported inside the functions that need it: the scorer registry imports this
+module (through scoring._util) when Snakemake parses the workflow, which needs no torch."""
 
 from __future__ import annotations
 
 import inspect
 import logging
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
 from steerbench.progress import Progress
 
@@ -41,6 +45,8 @@ def longest_first(lengths: Sequence[int]) -> list[int]:
 
 def pad_left(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[Tensor, Tensor]:
     """input_ids and attention_mask [B, S] with padding on the left."""
+    import torch
+
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -53,6 +59,8 @@ def pad_left(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -
 
 def pad_right(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[Tensor, Tensor]:
     """input_ids and attention_mask [B, S] with padding on the right."""
+    import torch
+
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -84,6 +92,8 @@ def input_device(model: torch.nn.Module) -> torch.device:
 def run_adaptive(order: list[int], batch_size: int, step: Callable[[list[int], int], None], desc: str, unit: str = "text") -> None:
     """Call step(indices, batch_number) over `order` in batches; on CUDA OOM halve the batch
     size for the rest of the run and retry the failed batch."""
+    import torch
+
     bar = progress(len(order), desc, unit)
     pos, number, size = 0, 0, batch_size
     try:

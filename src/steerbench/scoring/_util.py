@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+from typing import TYPE_CHECKING, Sequence
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 # The scorers batch token rows and show progress the way the LM runtime does: one
 # implementation of each.
@@ -23,6 +25,21 @@ def check_rows(rows: Sequence[dict], keys: Sequence[str], what: str) -> None:
             )
         if "generation" in keys and not isinstance(row["generation"], str):
             raise ValueError(f"{what}: row {i} (id {row.get('id')!r}) has a non-string generation")
+
+
+def no_grad(fn):
+    """`fn` under torch.no_grad(), torch imported on the call: the scorer modules are
+    imported when Snakemake parses the workflow (steerbench.scoring.registry), which
+    should not pay for importing torch."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import torch
+
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

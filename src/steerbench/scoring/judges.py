@@ -11,12 +11,9 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import torch
-import torch.nn.functional as F
-
 from steerbench.metrics import MetricSpec
 
-from ._util import check_batch_size, check_rows, model_device, pad_id, pad_right, progress
+from ._util import check_batch_size, check_rows, model_device, no_grad, pad_id, pad_right, progress
 from .registry import ScorerSpec
 
 TRUTH_JUDGE = "allenai/truthfulqa-truth-judge-llama2-7B"
@@ -37,10 +34,13 @@ def _join(tokenizer, prompt: str, continuation: str) -> tuple[list[int], int]:
     return p + c, len(c)
 
 
-@torch.no_grad()
+@no_grad
 def continuation_prob(model, tokenizer, prompts: Sequence[str], continuation: str = " yes",
                       batch_size: int = 8) -> list[float]:
     """P(continuation | prompt) for each prompt, teacher-forced."""
+    import torch
+    import torch.nn.functional as F
+
     check_batch_size(batch_size)
     rows = [_join(tokenizer, p, continuation) for p in prompts]
     order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))

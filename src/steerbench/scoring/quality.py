@@ -11,12 +11,9 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import torch
-import torch.nn.functional as F
-
 from steerbench.metrics import MetricSpec
 
-from ._util import check_batch_size, check_rows, model_device, pad_id, pad_right, progress
+from ._util import check_batch_size, check_rows, model_device, no_grad, pad_id, pad_right, progress
 from .registry import ScorerSpec
 
 
@@ -29,11 +26,13 @@ def distinct_n(text: str, n: int) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
-@torch.no_grad()
+@no_grad
 def perplexity(model, tokenizer, texts: Sequence[str], batch_size: int = 8, max_length: int = 1024) -> list[float | None]:
     """exp(mean NLL of tokens 2..n) of each text under `model`, tokenized with the
     tokenizer's default special tokens; None where no token can be scored (fewer than 2
     tokens). Texts longer than max_length tokens are truncated."""
+    import torch.nn.functional as F
+
     check_batch_size(batch_size)
     if max_length < 2:
         raise ValueError(f"max_length must be >= 2, got {max_length}")

@@ -11,11 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
-import torch
-
 from steerbench.metrics import MetricSpec
 
-from ._util import check_batch_size, check_rows, model_device, pad_id, pad_right, progress
+from ._util import check_batch_size, check_rows, model_device, no_grad, pad_id, pad_right, progress
 from .registry import ScorerSpec
 
 log = logging.getLogger(__name__)
@@ -30,7 +28,7 @@ def render_conversation(tokenizer, prompt: str, response: str) -> str:
     return f"{bos}User: {prompt}\n\nAssistant: {response}"
 
 
-@torch.no_grad()
+@no_grad
 def reward_scores(model, tokenizer, prompts: Sequence[str], responses: Sequence[str], batch_size: int = 4,
                   max_length: int = 2048) -> list[float]:
     """The reward head's scalar (logit 0) for each (prompt, response)."""
@@ -81,6 +79,8 @@ def score_reward(rows: Sequence[dict], model, tokenizer, batch_size: int = 4, ma
 
 
 def load_reward_model(model_dir: str, device: str = "auto"):
+    import torch
+
     from pathlib import Path
 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

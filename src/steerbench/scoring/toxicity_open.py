@@ -21,12 +21,11 @@ from typing import Protocol, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 from safetensors.numpy import load_file, save_file
 
 from ..io import atomic_path, read_jsonl, write_json
 from ..metrics import MetricSpec
-from ._util import check_batch_size, check_rows, model_device, progress
+from ._util import check_batch_size, check_rows, model_device, no_grad, progress
 from .registry import ScorerSpec
 
 KIND = "hashing-logreg-v1"
@@ -172,8 +171,10 @@ class HFToxicityClassifier:
         # One logit or multi-label heads (Detoxify-style) use a sigmoid; single-label heads a softmax.
         self.sigmoid = len(labels) == 1 or model.config.problem_type == "multi_label_classification"
 
-    @torch.no_grad()
+    @no_grad
     def predict(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
         out = np.zeros(len(texts))
         device = model_device(self.model)
         bar = progress(len(texts), "toxicity", "text")

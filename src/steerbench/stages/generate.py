@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from steerbench.integrity import stamp_expected
+from steerbench.param_checks import PER_SPLIT
 from steerbench.io import write_jsonl
 from steerbench.stages.common import load_steered_model, read_split
 from steerbench.stages.multilayer import is_multi, load_steerers
@@ -16,9 +17,6 @@ from steerbench.steerers import load_steerer
 from steerbench.tasks import get_task
 
 
-# `tasks.<task>.generation.per_split`: {eval split: settings} on top of the task's own keys,
-# e.g. a longer budget for refusal's GSM8K and MATH than for its safety sets.
-PER_SPLIT = "per_split"
 
 
 def generation_settings(task: str, overrides: dict | None) -> dict:

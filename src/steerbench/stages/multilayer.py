@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
 from safetensors import safe_open
 
 from steerbench.io import atomic_dir

@@ -6,61 +6,59 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from safetensors.torch import load_file
-
-from steerbench.steerers.alphasteer import AlphaSteer, DynamicAlphaSteer
-from steerbench.steerers.base import Steerer
-from steerbench.steerers.caa import CAA
-from steerbench.steerers.hpr import HPR
-from steerbench.steerers.iti import ITI
-from steerbench.steerers.linact import LinAcT
-from steerbench.steerers.mimic import MiMiC
-from steerbench.steerers.nosteer import NoSteer
-from steerbench.steerers.ode import ODESteer, RFFODESteer, StepODESteer
-from steerbench.steerers.recontrol import REControl
-from steerbench.steerers.repe import RepE
-from steerbench.steerers.truthflow import TruthFlow
+if TYPE_CHECKING:
+    from steerbench.steerers.base import Steerer
 
 _HERE = Path(__file__).resolve().parent
 
-_REGISTRY: dict[str, type[Steerer]] = {
-    cls.name: cls for cls in (NoSteer, CAA, RepE, ITI, MiMiC, LinAcT, ODESteer, StepODESteer, RFFODESteer)
+# name -> (module, class, library modules its fitted output depends on beyond base.py, so
+# the workflow reruns only the jobs of the method whose code changed). The classes are
+# imported on first use (PEP 562): the workflow's parse needs the names and files, not torch.
+_STEERERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "NoSteer": ("nosteer", "NoSteer", ("nosteer.py",)),
+    "CAA": ("caa", "CAA", ("caa.py", "vector.py")),
+    "RepE": ("repe", "RepE", ("repe.py", "vector.py")),
+    "ITI": ("iti", "ITI", ("iti.py", "vector.py", "logistic.py")),
+    "MiMiC": ("mimic", "MiMiC", ("mimic.py", "logistic.py")),
+    "LinAcT": ("linact", "LinAcT", ("linact.py",)),
+    "ODESteer": ("ode", "ODESteer", ("ode.py", "sketch.py", "logistic.py")),
+    "StepODESteer": ("ode", "StepODESteer", ("ode.py", "sketch.py", "logistic.py")),
+    "RFFODESteer": ("ode", "RFFODESteer", ("ode.py", "rff.py", "logistic.py")),
+    # The paper's learned (DNN) baselines.
+    "HPR": ("hpr", "HPR", ("hpr.py", "training.py")),
+    "RE-Control": ("recontrol", "REControl", ("recontrol.py", "training.py")),
+    "TruthFlow": ("truthflow", "TruthFlow", ("truthflow.py", "training.py")),
+    "AlphaSteer": ("alphasteer", "AlphaSteer", ("alphasteer.py",)),
+    "DynamicAlphaSteer": ("alphasteer", "DynamicAlphaSteer", ("alphasteer.py",)),
 }
-# The paper's learned (DNN) baselines.
-_REGISTRY.update({cls.name: cls for cls in (HPR, REControl, TruthFlow)})
-_REGISTRY.update({cls.name: cls for cls in (AlphaSteer, DynamicAlphaSteer)})
+_CLASSES = {cls: (module, name) for name, (module, cls, _) in _STEERERS.items()}
 
-# Library modules each method's fitted output depends on (beyond base.py), so the workflow
-# reruns only the jobs of the method whose code changed.
-_SOURCES: dict[str, tuple[str, ...]] = {
-    "NoSteer": ("nosteer.py",),
-    "CAA": ("caa.py", "vector.py"),
-    "RepE": ("repe.py", "vector.py"),
-    "ITI": ("iti.py", "vector.py", "logistic.py"),
-    "MiMiC": ("mimic.py", "logistic.py"),
-    "LinAcT": ("linact.py",),
-    "ODESteer": ("ode.py", "sketch.py", "logistic.py"),
-    "StepODESteer": ("ode.py", "sketch.py", "logistic.py"),
-    "RFFODESteer": ("ode.py", "rff.py", "logistic.py"),
-    "HPR": ("hpr.py", "training.py"),
-    "RE-Control": ("recontrol.py", "training.py"),
-    "TruthFlow": ("truthflow.py", "training.py"),
-    "AlphaSteer": ("alphasteer.py",),
-    "DynamicAlphaSteer": ("alphasteer.py",),
-}
+
+def __getattr__(attr: str):
+    """`from steerbench.steerers import CAA` (and `Steerer`) import the class on use."""
+    if attr == "Steerer":
+        from steerbench.steerers.base import Steerer
+
+        return Steerer
+    if attr in _CLASSES:
+        return _lookup(_CLASSES[attr][1])
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
 def available_steerers() -> list[str]:
-    return list(_REGISTRY)
+    return list(_STEERERS)
 
 
 def _lookup(name: str) -> type[Steerer]:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown steerer {name!r}; known steerers: {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+    if name not in _STEERERS:
+        raise ValueError(f"unknown steerer {name!r}; known steerers: {', '.join(_STEERERS)}")
+    module, cls, _ = _STEERERS[name]
+    return getattr(importlib.import_module(f"steerbench.steerers.{module}"), cls)
 
 
 def get_steerer(name: str, **hyperparams) -> Steerer:
@@ -74,8 +72,9 @@ def get_steerer(name: str, **hyperparams) -> Steerer:
 
 def steerer_source_files(name: str) -> list[Path]:
     """The library .py files whose code determines `name`'s fitted output and steering."""
-    _lookup(name)
-    return [_HERE / "base.py", *(_HERE / f for f in _SOURCES[name])]
+    if name not in _STEERERS:
+        _lookup(name)  # raises, naming the known steerers
+    return [_HERE / "base.py", *(_HERE / f for f in _STEERERS[name][2])]
 
 
 def load_steerer(path: str | Path) -> Steerer:
@@ -92,6 +91,8 @@ def load_steerer(path: str | Path) -> Steerer:
             int(meta[key])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{meta_path}: not a steerer metadata file ({e}); delete it and refit") from None
+    from safetensors.torch import load_file
+
     steerer = get_steerer(method, **hp)
     steerer._restore(meta, load_file(str(path)))
     return steerer
