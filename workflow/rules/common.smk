@@ -116,9 +116,8 @@ def score_files(task):
         for model, layer, method, T, seed in run_combinations(task):
             if SCORERS[scorer].one_seed and seed != SEEDS[0]:
                 continue  # a deterministic scorer: one seed is enough
-            files.append(
-                f"{RESULTS}/scores/{scorer}/{model}/{task}/L{layer}/{method}/T{T}/seed{seed}.jsonl"
-            )
+            files.append(SCORE_PATH.format(scorer=scorer).format(model=model, task=task, layer=layer, method=method,
+                                                                 T=T, seed=seed))
     return files
 
 
@@ -174,8 +173,12 @@ def dataset_source(task):
     return config["tasks"][task]["source"]
 
 
-def table_files(task):
-    return [f"{RESULTS}/tables/{task}.{ext}" for ext in ("csv", "md", "tex")]
+# A run's tables (one per task, and "summary"), each in three formats: tables.smk's outputs.
+TABLE_PATH = os.path.join(RESULTS, "tables/{name}.{ext}")
+
+
+def table_files(name):
+    return [TABLE_PATH.format(name=name, ext=ext) for ext in ("csv", "md", "tex")]
 
 
 def all_targets():
@@ -183,7 +186,7 @@ def all_targets():
     for task in TASKS:
         targets += table_files(task)
         targets.append(f"{RESULTS}/plots/{task}")
-    targets += [f"{RESULTS}/tables/summary.{ext}" for ext in ("csv", "md", "tex")]
+    targets += table_files("summary")
     return targets
 
 

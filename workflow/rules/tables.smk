@@ -5,9 +5,9 @@ rule tabulate:
     input:
         scores=lambda w: score_files(w.task),
     output:
-        csv=report(os.path.join(RESULTS, "tables/{task}.csv"), caption="../report/table.rst", category="Tables", labels={"task": "{task}", "format": "csv"}),
-        md=os.path.join(RESULTS, "tables/{task}.md"),
-        tex=os.path.join(RESULTS, "tables/{task}.tex"),
+        csv=report(TABLE_PATH.format(name="{task}", ext="csv"), caption="../report/table.rst", category="Tables", labels={"task": "{task}", "format": "csv"}),
+        md=TABLE_PATH.format(name="{task}", ext="md"),
+        tex=TABLE_PATH.format(name="{task}", ext="tex"),
     params:
         methods=lambda w: methods_of(w.task),
         bootstrap=config["bootstrap"],
@@ -29,9 +29,9 @@ rule summary_table:
     input:
         scores=[f for task in TASKS for f in score_files(task)],
     output:
-        csv=report(os.path.join(RESULTS, "tables/summary.csv"), caption="../report/summary.rst", category="Tables", labels={"task": "all", "format": "csv"}),
-        md=os.path.join(RESULTS, "tables/summary.md"),
-        tex=os.path.join(RESULTS, "tables/summary.tex"),
+        csv=report(TABLE_PATH.format(name="summary", ext="csv"), caption="../report/summary.rst", category="Tables", labels={"task": "all", "format": "csv"}),
+        md=TABLE_PATH.format(name="summary", ext="md"),
+        tex=TABLE_PATH.format(name="summary", ext="tex"),
     params:
         methods=METHODS,
         bootstrap=config["bootstrap"],
