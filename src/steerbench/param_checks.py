@@ -60,19 +60,13 @@ def generation_keys() -> list[str]:
 def steerer_param_keys(steerer: str) -> list[str]:
     """Keys valid under `methods.<id>.params` for `steerer`: its constructor's named
     arguments, following `**kwargs` up the class hierarchy to the base Steerer."""
-    from steerbench.steerers import available_steerers
-
-    if steerer not in available_steerers():
-        _lookup_steerer(steerer)  # raises, naming the known steerers
+    _check_known(steerer)
     return cached(f"steerer_params:{steerer}", lambda: _constructor_keys(steerer))
 
 
 def steerer_requires(steerer: str) -> list[str]:
     """The fit tensors beyond pos / neg that `steerer` needs (Steerer.requires)."""
-    from steerbench.steerers import available_steerers
-
-    if steerer not in available_steerers():
-        _lookup_steerer(steerer)
+    _check_known(steerer)
     return cached(f"steerer_requires:{steerer}", lambda: list(_lookup_steerer(steerer).requires))
 
 
@@ -88,6 +82,14 @@ def steerer_rejects(steerer: str, params: dict) -> str | None:
         return None
 
     return cached(f"steerer_rejects:{steerer}:{json.dumps(params, sort_keys=True, default=str)}", compute)
+
+
+def _check_known(steerer: str) -> None:
+    """An unknown name raises here, naming the known steerers, before any cache key is made."""
+    from steerbench.steerers import available_steerers
+
+    if steerer not in available_steerers():
+        _lookup_steerer(steerer)
 
 
 def _lookup_steerer(steerer: str):

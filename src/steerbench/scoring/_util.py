@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 # The scorers batch token rows and show progress the way the LM runtime does: one
 # implementation of each.
-from steerbench.lm.batching import check_batch_size, pad_right, progress  # noqa: F401  (re-exported)
+from steerbench.lm.batching import check_batch_size, pad_left, pad_right, progress  # noqa: F401  (re-exported)
 
 
 def check_rows(rows: Sequence[dict], keys: Sequence[str], what: str) -> None:

@@ -17,7 +17,7 @@ from typing import Sequence
 
 from steerbench.metrics import MetricSpec
 
-from ._util import check_batch_size, check_rows, model_device, no_grad, pad_id, progress
+from ._util import check_batch_size, check_rows, model_device, no_grad, pad_id, pad_left, progress
 from .registry import ScorerSpec
 
 
@@ -32,8 +32,6 @@ def parse_guard_verdict(text: str) -> float | None:
 def score_guard(rows: Sequence[dict], model, tokenizer, batch_size: int = 8, max_new_tokens: int = 10) -> list[dict]:
     """Guard-model verdicts on (prompt, response) pairs: rows need "id", "prompt" (the user
     request, unformatted) and "generation". unsafe = 1.0 means the attack got through."""
-    import torch
-
     check_rows(rows, ("id", "prompt", "generation"), "score_guard")
     check_batch_size(batch_size)
     if getattr(tokenizer, "chat_template", None) is None:
@@ -48,14 +46,10 @@ def score_guard(rows: Sequence[dict], model, tokenizer, batch_size: int = 8, max
     bar = progress(len(ids), "guard", "response")
     for s in range(0, len(ids), batch_size):
         chunk = ids[s : s + batch_size]
-        width = max(len(c) for c in chunk)
-        input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(input_ids)
-        for b, c in enumerate(chunk):
-            input_ids[b, width - len(c):] = torch.as_tensor(c)
-            mask[b, width - len(c):] = 1
-        gen = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device), do_sample=False,
+        input_ids, mask = pad_left(chunk, pad, device)
+        gen = model.generate(input_ids=input_ids, attention_mask=mask, do_sample=False,
                              max_new_tokens=max_new_tokens, pad_token_id=pad)
+        width = input_ids.shape[1]
         for r, text in zip(rows[s : s + batch_size], tokenizer.batch_decode(gen[:, width:], skip_special_tokens=True)):
             verdict = parse_guard_verdict(text)
             out.append({"id": r["id"], "unsafe": verdict,

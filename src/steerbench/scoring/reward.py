@@ -79,10 +79,9 @@ def score_reward(rows: Sequence[dict], model, tokenizer, batch_size: int = 4, ma
 
 
 def load_reward_model(model_dir: str, device: str = "auto"):
-    import torch
-
     from pathlib import Path
 
+    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from steerbench.stages.common import single_device

@@ -9,14 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from steerbench.integrity import stamp_expected
-from steerbench.param_checks import PER_SPLIT
 from steerbench.io import write_jsonl
+from steerbench.param_checks import PER_SPLIT
 from steerbench.stages.common import load_steered_model, read_split
 from steerbench.stages.multilayer import is_multi, load_steerers
 from steerbench.steerers import load_steerer
 from steerbench.tasks import get_task
-
-
 
 
 def generation_settings(task: str, overrides: dict | None) -> dict:

@@ -60,17 +60,17 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 EVAL_SETS = tuple(s for sets in GROUPS.values() for s in sets)
 GROUP_OF = {s: g for g, sets in GROUPS.items() for s in sets}
+ANSWER_SETS = {"gsm8k", "math"}  # sets whose rows carry a gold answer
 # Which eval sets each scorer reads (Refusal.scored_rows); a scorer not named here reads
 # every set (e.g. `quality`, or a plugin's).
 SCORED_SETS: dict[str, tuple[str, ...]] = {
     "refusal": (*GROUPS["direct"], *GROUPS["jailbreak"], *GROUPS["over_refusal"]),
     "refusal_guard": (*GROUPS["direct"], *GROUPS["jailbreak"]),
-    "math_accuracy": ("gsm8k", "math"),
+    "math_accuracy": tuple(sorted(ANSWER_SETS)),
     # AlpacaEval: reward-model win rate against the reference (no GPT-4 judge offline).
     "reward": ("alpaca_eval",),
 }
 PROMPT_COLUMNS = ("query", "prompt", "goal", "Goal", "instruction", "problem", "question")
-ANSWER_SETS = {"gsm8k", "math"}  # sets whose rows carry a gold answer
 ANSWER_COLUMNS = ("answer",)
 # Our wording of the instruction AlphaSteer's generation script wraps GSM8K / MATH problems
 # in: ask for the final answer in \boxed{} (what scoring.math_accuracy reads first).
