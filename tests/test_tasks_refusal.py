@@ -60,7 +60,10 @@ def test_demo_data_round_trip(tmp_path):
     assert rows[0]["prompt_text"] == fmt(MATH_TEMPLATE.format(problem=gsm[0]["prompt"])) and "\\boxed{}" in rows[0]["prompt_text"]
     adv = task.prompts(read_jsonl(tmp_path / "splits" / "advbench.jsonl"), fmt)
     assert adv[0]["prompt_text"] == fmt(adv[0]["prompt"])
-    assert task.generation["do_sample"] is False and task.generation_for("math")["max_new_tokens"] == 2048
+    assert task.generation["do_sample"] is False and task.generation_for("math")["max_new_tokens"] == 4096
+    # AlphaSteer's per-set configs: 128 on the safety sets, 512 AlpacaEval, 2048 GSM8K, 4096 MATH.
+    assert [task.generation_for(s)["max_new_tokens"] for s in ("gcg", "xstest", "alpaca_eval", "gsm8k")] == [
+        128, 128, 512, 2048]
 
 
 def test_chat_template_with_generation_prompt(tmp_path, smollm2_dir):
@@ -145,7 +148,7 @@ def test_per_split_generation_settings_override_one_split():
     t = get_task("refusal")
     overrides = {"max_new_tokens": 16, "per_split": {"gsm8k": {"max_new_tokens": 96}}}
     assert split_settings(t, "gsm8k", overrides, {})["max_new_tokens"] == 96
-    assert split_settings(t, "math", overrides, {})["max_new_tokens"] == 16  # the config beats the 2048 default
+    assert split_settings(t, "math", overrides, {})["max_new_tokens"] == 16  # the config beats the 4096 default
     assert split_settings(t, "gcg", overrides, {})["max_new_tokens"] == 16
     assert "per_split" not in split_settings(t, "gsm8k", overrides, {})
     # A task without per-split defaults: its settings, then the split's entry.

@@ -75,8 +75,10 @@ ANSWER_COLUMNS = ("answer",)
 # Our wording of the instruction AlphaSteer's generation script wraps GSM8K / MATH problems
 # in: ask for the final answer in \boxed{} (what scoring.math_accuracy reads first).
 MATH_TEMPLATE = "Solve the following problem. Put your final answer within \\boxed{{}}.\n\n{problem}\n\nRemember: final answer within \\boxed{{}}."
-# AlphaSteer's configs: 128 new tokens for the safety sets, 2048 for GSM8K and MATH.
-SAFETY_MAX_NEW_TOKENS, MATH_MAX_NEW_TOKENS = 128, 2048
+# AlphaSteer's configs (config/llama3.1/<set>.yaml at 20d65b6): 128 new tokens on the safety
+# sets, and more where answers are long.
+SAFETY_MAX_NEW_TOKENS = 128
+LONG_MAX_NEW_TOKENS = {"alpaca_eval": 512, "gsm8k": 2048, "math": 4096}
 
 
 def _read_any(path: Path) -> list[dict]:
@@ -158,10 +160,9 @@ class Refusal(Task):
         return {"max_new_tokens": SAFETY_MAX_NEW_TOKENS, "do_sample": False, "repetition_penalty": 1.0}
 
     def generation_for(self, split: str) -> dict[str, Any]:
-        """Generation settings of one eval split: GSM8K and MATH get room to reason."""
+        """Generation settings of one eval split: AlpacaEval, GSM8K and MATH get longer answers."""
         gen = self.generation
-        if split in ANSWER_SETS:
-            gen["max_new_tokens"] = MATH_MAX_NEW_TOKENS
+        gen["max_new_tokens"] = LONG_MAX_NEW_TOKENS.get(split, SAFETY_MAX_NEW_TOKENS)
         return gen
 
     # ------------------------------------------------------------------ download
