@@ -46,3 +46,29 @@ def write_scores(
     path = score_path(root, scorer, model, task, layer, method, T, seed)
     write_jsonl(path, rows)
     return path
+
+
+def tabulate_scores(score_files, task: str, methods, out_csv, out_md, out_tex, n_boot: int = 2000,
+                    seed: int = 0, reference: str = "NoSteer"):
+    """The workflow's summarise and tabulate stages in one call (the summary lands next to
+    `out_csv`); returns the summary as the table rule reads it."""
+    from steerbench.stages.tables import summarise_task, tabulate
+
+    summary_file = Path(out_csv).with_suffix(".summary.csv")
+    summarise_task(score_files, task, summary_file, n_boot=n_boot, seed=seed, reference=reference)
+    return tabulate(summary_file, task, methods, out_csv, out_md, out_tex, reference=reference)
+
+
+def summarise_each_task(score_files, out_dir: Path, n_boot: int = 2000, seed: int = 0,
+                        reference: str = "NoSteer") -> list[Path]:
+    """Rule summarise for every task among `score_files` (…/<task>/L<layer>/<method>/T<T>/seed<s>.jsonl)."""
+    from steerbench.stages.tables import summarise_task
+
+    by_task: dict[str, list] = {}
+    for f in score_files:
+        by_task.setdefault(Path(f).parts[-5], []).append(f)
+    out = []
+    for task, files in sorted(by_task.items()):
+        out.append(Path(out_dir) / f"{task}.csv")
+        summarise_task(files, task, out[-1], n_boot=n_boot, seed=seed, reference=reference)
+    return out

@@ -9,8 +9,9 @@ import pytest
 
 from steerbench.io import write_jsonl
 from steerbench.integrity import stamp_expected
-from steerbench.stages.tables import tabulate
 from steerbench.tasks.refusal import GROUPS
+
+from tables_synth import tabulate_scores
 
 SAFETY = [s for g in ("direct", "jailbreak") for s in GROUPS[g]]
 N = 20
@@ -46,8 +47,8 @@ def _scores(tmp_path, refusal_rate: dict[str, float]):
 def test_table_has_one_column_per_set_and_the_averages(tmp_path):
     files = _scores(tmp_path, {"NoSteer": 0.2, "AlphaSteer": 0.9})
     out = tmp_path / "t"
-    summary = tabulate(files, "refusal", ["NoSteer", "AlphaSteer"], out.with_suffix(".csv"), out.with_suffix(".md"),
-                       out.with_suffix(".tex"), n_boot=500)
+    summary = tabulate_scores(files, "refusal", ["NoSteer", "AlphaSteer"], out.with_suffix(".csv"),
+                              out.with_suffix(".md"), out.with_suffix(".tex"), n_boot=500)
     md = out.with_suffix(".md").read_text()
     header = md.splitlines()[2]
     labels = ["AdvBench", "JailbreakBench", "AIM", "AutoDAN", "GCG", "Jailbroken", "PAIR", "ReNeLLM", "Cipher",
@@ -91,8 +92,8 @@ def test_average_weights_sets_equally_not_prompts(tmp_path):
     rows += [{"id": f"advbench-{N + i:04d}", "refusal": 1.0, "error": None} for i in range(60)]
     write_jsonl(path, stamp_expected(rows))
     out = tmp_path / "t"
-    summary = tabulate(files, "refusal", ["NoSteer"], out.with_suffix(".csv"), out.with_suffix(".md"),
-                       out.with_suffix(".tex"), n_boot=200)
+    summary = tabulate_scores(files, "refusal", ["NoSteer"], out.with_suffix(".csv"), out.with_suffix(".md"),
+                              out.with_suffix(".tex"), n_boot=200)
     adv = (10 + 60) / 80
     got = summary[(summary["metric"] == "avg_safety")]["mean"].iloc[0]
     assert got == pytest.approx((adv + 0.5 * (len(SAFETY) - 1)) / len(SAFETY))
@@ -103,8 +104,8 @@ def test_unknown_set_prefix_is_named(tmp_path):
     write_jsonl(files[0], stamp_expected([{"id": "wildchat-0001", "refusal": 1.0, "error": None}]))
     out = tmp_path / "t"
     with pytest.raises(ValueError, match="wildchat"):
-        tabulate(files, "refusal", ["NoSteer"], out.with_suffix(".csv"), out.with_suffix(".md"),
-                 out.with_suffix(".tex"), n_boot=200)
+        tabulate_scores(files, "refusal", ["NoSteer"], out.with_suffix(".csv"), out.with_suffix(".md"),
+                        out.with_suffix(".tex"), n_boot=200)
 
 
 def test_alpaca_eval_win_rate_joins_avg_utility_and_the_guard_has_its_own_average(tmp_path):
@@ -123,8 +124,8 @@ def test_alpaca_eval_win_rate_joins_avg_utility_and_the_guard_has_its_own_averag
                             [{"id": f"{s}-{i:04d}", "unsafe": float(i < share * N), "error": None}
                              for s in SAFETY for i in range(N)]))
     out = tmp_path / "t"
-    summary = tabulate(files, "refusal", ["NoSteer", "AlphaSteer"], out.with_suffix(".csv"), out.with_suffix(".md"),
-                       out.with_suffix(".tex"), n_boot=500)
+    summary = tabulate_scores(files, "refusal", ["NoSteer", "AlphaSteer"], out.with_suffix(".csv"),
+                              out.with_suffix(".md"), out.with_suffix(".tex"), n_boot=500)
 
     def cell(method, metric):
         row = summary[(summary["method"] == method) & (summary["metric"] == metric)]

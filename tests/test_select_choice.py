@@ -3,7 +3,6 @@ score files in the real results layout, real tables code)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 from steerbench.plots_select import plot_val_test_vs_T
 from steerbench.stages.select import plot_selected, select_T, summary_selected, tabulate_selected
 from steerbench.tables import summarise
-from tables_synth import write_scores
+from tables_synth import summarise_each_task, write_scores
 
 N = 20
 # (method, T) -> (validation sim_acc, test sim_acc, validation ppl): validation prefers CAA
@@ -41,17 +40,20 @@ def _write(root: Path, split: str) -> list[Path]:
     return files
 
 
-@pytest.fixture()
-def scores(tmp_path):
-    return _write(tmp_path / "val", "val"), _write(tmp_path / "test", "test")
-
-
 BOOT = dict(n_boot=200, seed=0)
 
 
+@pytest.fixture()
+def scores(tmp_path):
+    """Validation score files, test score files and the test summary (rule summarise)."""
+    test = _write(tmp_path / "test", "test")
+    (test_summary,) = summarise_each_task(test, tmp_path / "summaries", **BOOT)
+    return _write(tmp_path / "val", "val"), test, test_summary
+
+
 def test_best_on_validation_picks_the_validation_T_not_the_test_T(scores, tmp_path):
-    val, test = scores
-    sel = select_T(val, test, "truthfulqa", tmp_path / "t.select_T.csv", {"rule": "best"}, **BOOT).set_index("method")
+    val, test, test_summary = scores
+    sel = select_T(val, test_summary, "truthfulqa", tmp_path / "t.select_T.csv", {"rule": "best"}, **BOOT).set_index("method")
     assert sel.loc["CAA", "T"] == 2.0 and sel.loc["CAA", "metric"] == "sim_acc"
     assert sel.loc["CAA", "value"] == pytest.approx(0.70)
     # For comparison only: the rule on the test scores would have picked 4.
@@ -63,21 +65,21 @@ def test_best_on_validation_picks_the_validation_T_not_the_test_T(scores, tmp_pa
 
 
 def test_budget_rule_on_validation_ppl(scores, tmp_path):
-    val, test = scores
-    sel = select_T(val, test, "truthfulqa", tmp_path / "s.csv", {"rule": "budget", "budget": 1.6,
+    val, test, test_summary = scores
+    sel = select_T(val, test_summary, "truthfulqa", tmp_path / "s.csv", {"rule": "budget", "budget": 1.6,
                                                                  "cost_metric": "ppl"}, **BOOT).set_index("method")
     assert sel.loc["CAA", "T"] == 2.0 and sel.loc["CAA", "value"] == pytest.approx(1.5)
     assert sel.loc["ODESteer", "T"] == 2.0
-    tight = select_T(val, test, "truthfulqa", tmp_path / "s.csv", {"rule": "budget", "budget": 0.2}, **BOOT)
+    tight = select_T(val, test_summary, "truthfulqa", tmp_path / "s.csv", {"rule": "budget", "budget": 0.2}, **BOOT)
     assert tight["T"].isna().all() and tight["note"].str.contains("no T within budget").all()
 
 
 def test_table_reports_test_scores_at_the_chosen_T_with_rule_in_caption(scores, tmp_path):
-    val, test = scores
+    val, test, test_summary = scores
     sel_file = tmp_path / "truthfulqa.select_T.csv"
-    select_T(val, test, "truthfulqa", sel_file, {"rule": "best"}, **BOOT)
+    select_T(val, test_summary, "truthfulqa", sel_file, {"rule": "best"}, **BOOT)
     out = {ext: tmp_path / f"truthfulqa.{ext}" for ext in ("csv", "md", "tex")}
-    tabulate_selected(test, sel_file, "truthfulqa", METHODS, out["csv"], out["md"], out["tex"], **BOOT)
+    tabulate_selected(test_summary, sel_file, "truthfulqa", METHODS, out["csv"], out["md"], out["tex"])
     csv = pd.read_csv(out["csv"])
     acc = csv[csv["metric"] == "sim_acc"].set_index("method")
     assert acc.loc["CAA", "T"] == 2.0 and acc.loc["CAA", "mean"] == pytest.approx(0.40)  # test score at val's T
@@ -93,11 +95,11 @@ def test_table_reports_test_scores_at_the_chosen_T_with_rule_in_caption(scores, 
 
 
 def test_summary_at_the_chosen_T_names_the_rule(scores, tmp_path):
-    val, test = scores
+    val, test, test_summary = scores
     sel_file = tmp_path / "truthfulqa.select_T.csv"
-    select_T(val, test, "truthfulqa", sel_file, {"rule": "best"}, **BOOT)
+    select_T(val, test_summary, "truthfulqa", sel_file, {"rule": "best"}, **BOOT)
     out = {ext: tmp_path / f"summary.{ext}" for ext in ("csv", "md", "tex")}
-    cross = summary_selected(test, [sel_file], METHODS, out["csv"], out["md"], out["tex"], **BOOT,
+    cross = summary_selected([test_summary], [sel_file], METHODS, out["csv"], out["md"], out["tex"],
                              ours=["ODESteer"]).set_index("method")
     assert cross.loc["CAA", "T"] == 2.0 and cross.loc["CAA", "mean"] == pytest.approx(0.40)
     md = out["md"].read_text()
@@ -105,9 +107,9 @@ def test_summary_at_the_chosen_T_names_the_rule(scores, tmp_path):
 
 
 def test_vs_T_plot_shows_validation_and_test(scores, tmp_path):
-    val, test = scores
+    val, test, test_summary = scores
     sel_file = tmp_path / "truthfulqa.select_T.csv"
-    select_T(val, test, "truthfulqa", sel_file, {"rule": "best"}, **BOOT)
+    select_T(val, test_summary, "truthfulqa", sel_file, {"rule": "best"}, **BOOT)
     files = plot_selected([str(p) for p in test], [str(p) for p in val], str(sel_file), "truthfulqa", METHODS,
                           str(tmp_path / "plots"), **BOOT)
     assert (tmp_path / "plots" / "sim_acc_vs_T.png").is_file() and files

@@ -19,9 +19,9 @@ from steerbench.tables import (
     write_summary_tables,
     write_task_tables,
 )
-from steerbench.stages.tables import tabulate, tabulate_summary
+from steerbench.stages.tables import tabulate_summary
 
-from tables_synth import write_scores
+from tables_synth import summarise_each_task, tabulate_scores, write_scores
 
 N = 60
 ORDER = ["NoSteer", "CAA", "ODESteer", "ITI"]
@@ -315,7 +315,7 @@ def test_tabulate_from_files_with_a_fully_failed_run(tmp_path):
         paths.append(write_scores(tmp_path, "toxicity_open", "m", "toxicity", 13, method, T, 0,
                                   {"toxicity": np.linspace(0, 1, 8)}, n=8, failed=failed))
     out = tmp_path / "tables"
-    summary = tabulate(paths, "toxicity", ["NoSteer", "ITI", "CAA"], out / "x.csv", out / "x.md",
+    summary = tabulate_scores(paths, "toxicity", ["NoSteer", "ITI", "CAA"], out / "x.csv", out / "x.md",
                        out / "x.tex", n_boot=200)
     iti = summary[summary["method"] == "ITI"].iloc[0]
     assert iti["n"] == 0 and iti["n_failed"] == 8 and iti["coverage"] == 0 and np.isnan(iti["mean"])
@@ -324,14 +324,15 @@ def test_tabulate_from_files_with_a_fully_failed_run(tmp_path):
     md = (out / "x.md").read_text()
     assert "PARTIAL RESULTS: no scores yet for CAA" in md and "failed to score for ITI" in md
     with pytest.raises(ValueError, match="other tasks"):
-        tabulate(paths, "truthfulqa", ["NoSteer"], out / "y.csv", out / "y.md", out / "y.tex")
+        tabulate_scores(paths, "truthfulqa", ["NoSteer"], out / "y.csv", out / "y.md", out / "y.tex")
 
 
 def test_tabulate_summary_from_files(built, tmp_path):
     df, _, _ = built
     root = tmp_path / "s"
     paths = _build(root)
-    cross = tabulate_summary(paths, ORDER, root / "s.csv", root / "s.md", root / "s.tex", n_boot=200)
+    summaries = summarise_each_task(paths, root / "summaries", n_boot=200)
+    cross = tabulate_summary(summaries, ORDER, root / "s.csv", root / "s.md", root / "s.tex")
     assert set(cross["task"]) == {"truthfulqa", "ultrafeedback"}
     assert pd.read_csv(root / "s.csv").shape[0] == len(cross)
 
@@ -374,7 +375,7 @@ def test_more_seeds_than_the_reference_and_a_losing_field(tmp_path):
         paths.append(write_scores(tmp_path, "reward", "m", "ultrafeedback", 13, method, T, seed,
                                   {"reward": rng.normal(shift, 1, n)}, n=n))
     out = tmp_path / "tables"
-    summary = tabulate(paths, "ultrafeedback", ["NoSteer", "CAA", "ITI"], out / "u.csv", out / "u.md",
+    summary = tabulate_scores(paths, "ultrafeedback", ["NoSteer", "CAA", "ITI"], out / "u.csv", out / "u.md",
                        out / "u.tex", n_boot=500)
     caa_scores = pd.concat([pd.read_json(p, lines=True) for p in paths if "/CAA/" in str(p)])["reward"]
     p90 = _cell(summary, "CAA", 4.0, "reward_p90", "ultrafeedback")
@@ -387,3 +388,22 @@ def test_more_seeds_than_the_reference_and_a_losing_field(tmp_path):
     wins = {k[0]: v for k, v in cells.items() if k[2].startswith("Win-rate")}
     assert wins["NoSteer"][0].startswith("0.500") and not wins["NoSteer"][1]
     assert wins["CAA"][1] or wins["ITI"][1]  # the best of the steered methods is bold
+
+
+def test_summary_file_reads_back_bit_for_bit(built, tmp_path):
+    """Tables and plots are drawn from rule summarise's file: it must hold the very numbers
+    (17 digits, NaN p-values, bools) and keep names that pandas would read as missing."""
+    from steerbench.tables import SUMMARY_COLUMNS, read_summary, write_summary
+
+    df, _, _ = built
+    summary = summarise(df, n_boot=200)
+    summary.loc[summary["method"] == "CAA", "method"] = "NA"  # a method id, not a missing value
+    write_summary(summary, tmp_path / "s.csv")
+    back = read_summary(tmp_path / "s.csv")
+    pd.testing.assert_frame_equal(back, summary[SUMMARY_COLUMNS], check_exact=True)
+    assert "NA" in set(back["method"]) and back["p_value"].isna().any()
+    with pytest.raises(ValueError, match=r"missing\.csv.*rerun its `summarise` job"):
+        read_summary(tmp_path / "missing.csv")
+    (tmp_path / "bad.csv").write_text("model,task\nm,t\n")
+    with pytest.raises(ValueError, match=r"bad\.csv: not a steerbench summary, lacks columns"):
+        read_summary(tmp_path / "bad.csv")

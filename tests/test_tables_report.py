@@ -72,39 +72,45 @@ SCORES = [f"results/scores/{s}/m/toxicity/L13/{m}/T{t}/seed0.jsonl"
 rule all:
     input: "results/tables/toxicity.csv", "results/tables/summary.csv", "results/plots/toxicity"
 
-rule tabulate:
+rule summarise:
     input: scores=SCORES
+    output: "results/summaries/{task}.csv"
+    params: bootstrap=config["bootstrap"]
+    run:
+        from steerbench.stages.tables import summarise_task
+        summarise_task(input.scores, wildcards.task, output[0], **params.bootstrap)
+
+rule tabulate:
+    input: summary="results/summaries/{task}.csv"
     output:
         csv=report("results/tables/{task}.csv", caption="report/table.rst", category="Tables",
                    labels={"task": "{task}", "format": "csv"}),
         md="results/tables/{task}.md", tex="results/tables/{task}.tex",
-    params: methods=METHODS, bootstrap=config["bootstrap"]
+    params: methods=METHODS
     run:
         from steerbench.stages.tables import tabulate
-        tabulate(input.scores, wildcards.task, params.methods, output.csv, output.md, output.tex,
-                 **params.bootstrap)
+        tabulate(input.summary, wildcards.task, params.methods, output.csv, output.md, output.tex)
 
 rule summary_table:
-    input: scores=SCORES
+    input: summaries=["results/summaries/toxicity.csv"]
     output:
         csv=report("results/tables/summary.csv", caption="report/summary.rst", category="Tables",
                    labels={"task": "all", "format": "csv"}),
         md="results/tables/summary.md", tex="results/tables/summary.tex",
-    params: methods=METHODS, bootstrap=config["bootstrap"]
+    params: methods=METHODS
     run:
         from steerbench.stages.tables import tabulate_summary
-        tabulate_summary(input.scores, params.methods, output.csv, output.md, output.tex,
-                         **params.bootstrap)
+        tabulate_summary(input.summaries, params.methods, output.csv, output.md, output.tex)
 
 rule plot:
-    input: scores=SCORES
+    input: summary="results/summaries/{task}.csv", scores=SCORES
     output:
         report(directory("results/plots/{task}"), patterns=["{name}.png"], caption="report/plots.rst",
                category="Plots", labels={"task": "{task}", "figure": "{name}"}),
-    params: methods=METHODS, bootstrap=config["bootstrap"]
+    params: methods=METHODS
     run:
-        from steerbench.plots import plot_scores
-        plot_scores(input.scores, wildcards.task, output[0], params.methods, **params.bootstrap)
+        from steerbench.stages.plots import plot_task_dir
+        plot_task_dir(input.summary, input.scores, wildcards.task, params.methods, output[0])
 '''
 
 

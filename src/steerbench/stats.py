@@ -12,7 +12,6 @@ import functools
 from typing import Callable
 
 import numpy as np
-from scipy.stats import rankdata
 
 Stat = Callable[[np.ndarray], np.ndarray]  # reduces the last axis
 
@@ -186,6 +185,8 @@ def win_scores(x: object, ref: object) -> np.ndarray:
 
 
 def _spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata  # here, not at the top: scipy.stats takes ~1 s to import
+
     ra = rankdata(a, axis=-1)
     rb = rankdata(b, axis=-1)
     ra = ra - ra.mean(axis=-1, keepdims=True)
@@ -198,6 +199,8 @@ def _spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _auc_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     # Mann-Whitney form of the ROC AUC, ties counted half; NaN where a class is absent.
+    from scipy.stats import rankdata
+
     r = rankdata(scores, axis=-1)
     n1 = labels.sum(axis=-1)
     n0 = labels.shape[-1] - n1

@@ -16,17 +16,17 @@ import pandas as pd
 
 from steerbench.metrics import get_metric, order_methods
 from steerbench.results import format_T
-from steerbench.tables import (
-    SUMMARY_COLUMNS,
-    _cross_grid,
-    _metric_order,
-    _render_latex,
-    _render_markdown,
-    _row_order,
-    _task_grid,
-    _write_csv,
-    _write_text,
+from steerbench.tables.cross_model import CROSS_COLUMNS, cross_grid
+from steerbench.tables.render import (
+    metric_order,
+    render_latex,
+    render_markdown,
+    row_order,
+    task_grid,
+    write_csv,
+    write_text,
 )
+from steerbench.tables.summary import SUMMARY_COLUMNS
 
 SELECTION_KEYS = ["model", "task", "layer", "method"]
 SELECTION_COLUMNS = SELECTION_KEYS + ["rule", "metric", "budget", "T", "value", "note",
@@ -89,18 +89,18 @@ def write_selected_task_tables(summary: pd.DataFrame, selection: pd.DataFrame, t
         raise ValueError(f"write_selected_task_tables: no test scores of {task!r} at the chosen T")
     unchosen = {r.method for r in sel.itertuples(index=False) if math.isnan(float(r.T))}
     expected = [m for m in expected_methods if m not in unchosen]
-    grid = _task_grid(sub, method_order, expected, reference)
+    grid = task_grid(sub, method_order, expected, reference)
     multi_model = sub[["model", "layer"]].drop_duplicates().shape[0] > 1
-    grid = _with_T_column(grid, _row_order(sub, method_order), multi_model)
+    grid = _with_T_column(grid, row_order(sub, method_order), multi_model)
     caption = selection_caption(sel, method_order)
     grid.notes.insert(0, caption)
     rank = {m: i for i, m in enumerate(order_methods(sub["method"].unique(), list(method_order)))}
-    metric_rank = {m: i for i, m in enumerate(_metric_order())}
+    metric_rank = {m: i for i, m in enumerate(metric_order())}
     long = (sub.assign(_m=sub["method"].map(rank), _k=sub["metric"].map(metric_rank))
             .sort_values(["model", "layer", "_m", "T", "_k"]).drop(columns=["_m", "_k"]))
-    _write_csv(out_csv, long[SUMMARY_COLUMNS])
-    _write_text(out_md, _render_markdown(grid, title=task))
-    _write_text(out_tex, _render_latex(grid, caption=f"Results on {task}. {caption}", label=f"tab:{task}"))
+    write_csv(out_csv, long[SUMMARY_COLUMNS])
+    write_text(out_md, render_markdown(grid, title=task))
+    write_text(out_tex, render_latex(grid, caption=f"Results on {task}. {caption}", label=f"tab:{task}"))
     return long
 
 
@@ -110,7 +110,7 @@ _OPTIMISTIC = "Choosing T on the reported scores is optimistic."
 def selected_cross_grid(cross: pd.DataFrame, selection: pd.DataFrame, method_order: Sequence[str],
                         expected_methods: Sequence[str], reference: str):
     """The summary grid at the chosen T: its note names the validation rule, not the optimistic pick."""
-    grid = _cross_grid(cross, method_order, expected_methods, reference)
+    grid = cross_grid(cross, method_order, expected_methods, reference)
     note = grid.notes[0].replace("a method swept over T is shown at its best T (@T=...)",
                                  "a method swept over T is shown at the T chosen on validation (@T=...)")
     grid.notes[0] = note.replace(_OPTIMISTIC, f"T chosen on the validation split ({_rule_text(selection)}); "
@@ -121,10 +121,8 @@ def selected_cross_grid(cross: pd.DataFrame, selection: pd.DataFrame, method_ord
 def write_selected_summary_tables(cross: pd.DataFrame, selection: pd.DataFrame, method_order: Sequence[str],
                                   expected_methods: Iterable[str], out_csv, out_md, out_tex,
                                   reference: str = "NoSteer") -> None:
-    from steerbench.tables import CROSS_COLUMNS
-
     grid = selected_cross_grid(cross, selection, method_order, list(expected_methods), reference)
-    _write_csv(out_csv, cross[CROSS_COLUMNS])
-    _write_text(out_md, _render_markdown(grid, title="Summary: headline metric per model and task"))
-    _write_text(out_tex, _render_latex(grid, caption="Headline metric per model and task, T chosen on validation.",
-                                      label="tab:summary"))
+    write_csv(out_csv, cross[CROSS_COLUMNS])
+    write_text(out_md, render_markdown(grid, title="Summary: headline metric per model and task"))
+    write_text(out_tex, render_latex(grid, caption="Headline metric per model and task, T chosen on validation.",
+                                     label="tab:summary"))

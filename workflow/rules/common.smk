@@ -175,6 +175,8 @@ def dataset_source(task):
 
 # A run's tables (one per task, and "summary"), each in three formats: tables.smk's outputs.
 TABLE_PATH = os.path.join(RESULTS, "tables/{name}.{ext}")
+# Each task's long summary (means, CIs, paired tests), computed once: tables and plots read it.
+SUMMARY_PATH = os.path.join(RESULTS, "summaries/{task}.csv")
 
 
 def table_files(name):

@@ -52,7 +52,7 @@ for _task in TASKS:
 rule select_T:
     input:
         val=lambda w: val_score_files(w.task),
-        test=lambda w: score_files(w.task),
+        test_summary=SUMMARY_PATH,
     output:
         os.path.join(RESULTS, "tables/{task}.select_T.csv"),
     params:
@@ -75,7 +75,7 @@ rule select_T:
 
 rule tabulate_selected:
     input:
-        scores=lambda w: score_files(w.task),
+        summary=SUMMARY_PATH,
         selection=lambda w: selection_file(w.task),
     output:
         csv=report(os.path.join(RESULTS, "tables/{task}.csv"), caption="../report/table.rst", category="Tables", labels={"task": "{task}", "format": "csv"}),
@@ -83,7 +83,6 @@ rule tabulate_selected:
         tex=os.path.join(RESULTS, "tables/{task}.tex"),
     params:
         methods=lambda w: methods_of(w.task),
-        bootstrap=config["bootstrap"],
         reference=config["reference"],
     log:
         os.path.join(LOGS, "tabulate/{task}.log"),
@@ -100,7 +99,7 @@ rule tabulate_selected:
 
 rule summary_table_selected:
     input:
-        scores=[f for task in TASKS for f in score_files(task)],
+        summaries=[SUMMARY_PATH.format(task=task) for task in TASKS],
         selection=[selection_file(task) for task in TASKS],
     output:
         csv=report(os.path.join(RESULTS, "tables/summary.csv"), caption="../report/summary.rst", category="Tables", labels={"task": "all", "format": "csv"}),
@@ -108,7 +107,6 @@ rule summary_table_selected:
         tex=os.path.join(RESULTS, "tables/summary.tex"),
     params:
         methods=METHODS,
-        bootstrap=config["bootstrap"],
         reference=config["reference"],
         ours=ours_methods(config["methods"]),
     log:

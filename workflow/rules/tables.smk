@@ -1,16 +1,37 @@
 # CPU: the paper's tables (with bootstrap CIs and paired tests vs the reference method) and plots.
+# `summarise` computes a task's statistics once; the table and plot rules draw from its file.
+
+
+rule summarise:
+    input:
+        scores=lambda w: score_files(w.task),
+    output:
+        SUMMARY_PATH,
+    params:
+        bootstrap=config["bootstrap"],
+        reference=config["reference"],
+    log:
+        os.path.join(LOGS, "summarise/{task}.log"),
+    benchmark:
+        os.path.join(LOGS, "benchmarks/summarise/{task}.tsv")
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        ENV
+    script:
+        f"{SCRIPTS}/summarise.py"
 
 
 rule tabulate:
     input:
-        scores=lambda w: score_files(w.task),
+        summary=SUMMARY_PATH,
     output:
         csv=report(TABLE_PATH.format(name="{task}", ext="csv"), caption="../report/table.rst", category="Tables", labels={"task": "{task}", "format": "csv"}),
         md=TABLE_PATH.format(name="{task}", ext="md"),
         tex=TABLE_PATH.format(name="{task}", ext="tex"),
     params:
         methods=lambda w: methods_of(w.task),
-        bootstrap=config["bootstrap"],
         reference=config["reference"],
     log:
         os.path.join(LOGS, "tabulate/{task}.log"),
@@ -27,14 +48,13 @@ rule tabulate:
 
 rule summary_table:
     input:
-        scores=[f for task in TASKS for f in score_files(task)],
+        summaries=[SUMMARY_PATH.format(task=task) for task in TASKS],
     output:
         csv=report(TABLE_PATH.format(name="summary", ext="csv"), caption="../report/summary.rst", category="Tables", labels={"task": "all", "format": "csv"}),
         md=TABLE_PATH.format(name="summary", ext="md"),
         tex=TABLE_PATH.format(name="summary", ext="tex"),
     params:
         methods=METHODS,
-        bootstrap=config["bootstrap"],
         reference=config["reference"],
         ours=ours_methods(config["methods"]),
     log:
@@ -52,6 +72,7 @@ rule summary_table:
 
 rule plot:
     input:
+        summary=SUMMARY_PATH,
         scores=lambda w: score_files(w.task),
     output:
         report(
@@ -63,7 +84,6 @@ rule plot:
         ),
     params:
         methods=lambda w: methods_of(w.task),
-        bootstrap=config["bootstrap"],
         reference=config["reference"],
     log:
         os.path.join(LOGS, "plot/{task}.log"),

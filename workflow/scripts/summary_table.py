@@ -4,7 +4,7 @@ from steerbench.stages.tables import tabulate_summary
 run_script(
     snakemake,
     lambda sm: tabulate_summary(
-        list(sm.input.scores), sm.params.methods, sm.output.csv, sm.output.md, sm.output.tex, **sm.params.bootstrap,
+        list(sm.input.summaries), sm.params.methods, sm.output.csv, sm.output.md, sm.output.tex,
         reference=sm.params.reference, ours=sm.params.ours,
     ),
 )

@@ -44,6 +44,19 @@ def hooked(layer: nn.Module, hook) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def capture_layer(layer: nn.Module, sink: dict[str, Tensor]) -> Iterator[None]:
+    """Store `layer`'s whole output [batch, seq, d] (as it is: device and dtype) in
+    sink["h"] and stop the forward pass there: nothing after the layer runs."""
+
+    def hook(module, args, output):
+        sink["h"] = hidden_of(output)
+        raise StopForward
+
+    with hooked(layer, hook):
+        yield
+
+
+@contextlib.contextmanager
 def capture_last_token(layers: nn.ModuleList, indices: list[int], sink: dict[int, Tensor]) -> Iterator[None]:
     """Store each layer's output at position -1 (float32 CPU) in `sink`; stop after the deepest.
 

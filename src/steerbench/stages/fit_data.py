@@ -92,7 +92,7 @@ def response_states(lm, prompts: Sequence[str], responses: Sequence[str], layer:
     """Per (prompt, response): the layer's output [len(response tokens), d] (float32 CPU) at
     the positions that predicted each response token (last prompt token onwards)."""
     from steerbench.lm.batching import encode, forward_kwargs, input_device, pad_left
-    from steerbench.lm.hooks import StopForward, hidden_of
+    from steerbench.lm.hooks import StopForward, capture_layer
 
     tok = lm.tokenizer
     p_ids = encode(tok, list(prompts))
@@ -100,31 +100,22 @@ def response_states(lm, prompts: Sequence[str], responses: Sequence[str], layer:
     device = input_device(lm.model)
     out: list[Tensor] = [torch.zeros(0, lm.hidden_size)] * len(p_ids)
     captured: dict[str, Tensor] = {}
-
-    def hook(module, args, output):
-        captured["h"] = hidden_of(output)
-        raise StopForward
-
-    handle = lm.layer(layer).register_forward_hook(hook)
-    try:
-        with torch.inference_mode():
-            for s in range(0, len(p_ids), batch_size):
-                idx = [i for i in range(s, min(s + batch_size, len(p_ids))) if r_ids[i]]
-                if not idx:
-                    continue
-                rows = [p_ids[i] + r_ids[i] for i in idx]
-                input_ids, mask = pad_left(rows, tok.pad_token_id, device)
-                try:
-                    lm.model(input_ids=input_ids, **forward_kwargs(lm.model, mask))
-                except StopForward:
-                    pass
-                h = captured.pop("h").to("cpu", torch.float32)
-                width = input_ids.shape[1]
-                for b, i in enumerate(idx):
-                    start = width - len(rows[b]) + len(p_ids[i]) - 1  # the last prompt token
-                    out[i] = h[b, start:start + len(r_ids[i])].clone()
-    finally:
-        handle.remove()
+    with capture_layer(lm.layer(layer), captured), torch.inference_mode():
+        for s in range(0, len(p_ids), batch_size):
+            idx = [i for i in range(s, min(s + batch_size, len(p_ids))) if r_ids[i]]
+            if not idx:
+                continue
+            rows = [p_ids[i] + r_ids[i] for i in idx]
+            input_ids, mask = pad_left(rows, tok.pad_token_id, device)
+            try:
+                lm.model(input_ids=input_ids, **forward_kwargs(lm.model, mask))
+            except StopForward:
+                pass
+            h = captured.pop("h").to("cpu", torch.float32)
+            width = input_ids.shape[1]
+            for b, i in enumerate(idx):
+                start = width - len(rows[b]) + len(p_ids[i]) - 1  # the last prompt token
+                out[i] = h[b, start:start + len(r_ids[i])].clone()
     return out
 
 

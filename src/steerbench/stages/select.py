@@ -14,7 +14,8 @@ from steerbench.io import atomic_dir, atomic_path
 from steerbench.metrics import headline_metric
 from steerbench.results import collect
 from steerbench.strength.select import _baseline, choose_T
-from steerbench.tables import cross_model_summary, summarise
+from steerbench.stages.tables import task_table_aggregates, task_table_scores
+from steerbench.tables import cross_model_summary, read_summary, summarise
 from steerbench.tables_select import (
     SELECTION_COLUMNS,
     SELECTION_KEYS,
@@ -68,13 +69,16 @@ def choose(val_summary: pd.DataFrame, test_summary: pd.DataFrame, task: str, sel
     return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
 
 
-def select_T(val_files: Iterable[str | os.PathLike], test_files: Iterable[str | os.PathLike], task: str,
+def select_T(val_files: Iterable[str | os.PathLike], test_summary_file: str | os.PathLike, task: str,
              out_csv: str | os.PathLike, select: dict, metric: str | None = None, reference: str = "NoSteer",
              n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """Validation and test score files of one task -> the selection side file."""
-    val = summarise(collect(val_files), reference=reference, n_boot=n_boot, seed=seed)
-    test = summarise(collect(test_files), reference=reference, n_boot=n_boot, seed=seed)
-    out = choose(val, test, task, select, metric, reference)
+    """Validation score files and the test summary (rule summarise) of one task -> the
+    selection side file. Validation is summarised as the test split is (the task's own
+    table metrics included), so a metric means the same on both."""
+    df = task_table_scores(collect(val_files))
+    val = task_table_aggregates(summarise(df, reference=reference, n_boot=n_boot, seed=seed), df, reference,
+                                n_boot, seed)
+    out = choose(val, read_summary(test_summary_file), task, select, metric, reference)
     with atomic_path(out_csv) as tmp:
         out.to_csv(tmp, index=False, float_format="%.10g")
     return out
@@ -91,24 +95,19 @@ def read_selection(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     return out.astype({"layer": int, "T": float, "method": str, "model": str, "task": str})
 
 
-def tabulate_selected(score_files: Iterable[str | os.PathLike], selection_file: str | os.PathLike, task: str,
-                      methods: Sequence[str], out_csv, out_md, out_tex, n_boot: int = 2000, seed: int = 0,
-                      reference: str = "NoSteer") -> pd.DataFrame:
-    """Test score files of one task + its selection -> the task tables at the chosen T."""
-    df = collect(score_files)
-    wrong = sorted(set(df["task"]) - {task})
-    if wrong:
-        raise ValueError(f"tabulate {task!r}: score files of other tasks {wrong} were passed in")
-    summary = summarise(df, reference=reference, n_boot=n_boot, seed=seed)
+def tabulate_selected(summary_file: str | os.PathLike, selection_file: str | os.PathLike, task: str,
+                      methods: Sequence[str], out_csv, out_md, out_tex, reference: str = "NoSteer") -> pd.DataFrame:
+    """One task's test summary (rule summarise) + its selection -> the task tables at the chosen T."""
+    summary = read_summary(summary_file)
     return write_selected_task_tables(summary, read_selection([selection_file]), task, methods, methods,
                                       out_csv, out_md, out_tex, reference)
 
 
-def summary_selected(score_files: Iterable[str | os.PathLike], selection_files: Sequence[str | os.PathLike],
-                     methods: Sequence[str], out_csv, out_md, out_tex, n_boot: int = 2000, seed: int = 0,
-                     reference: str = "NoSteer", ours: Sequence[str] | None = None) -> pd.DataFrame:
-    """Test score files of every task + the selections -> the cross-model summary at the chosen T."""
-    summary = summarise(collect(score_files), reference=reference, n_boot=n_boot, seed=seed)
+def summary_selected(summary_files: Iterable[str | os.PathLike], selection_files: Sequence[str | os.PathLike],
+                     methods: Sequence[str], out_csv, out_md, out_tex, reference: str = "NoSteer",
+                     ours: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every task's test summary + the selections -> the cross-model summary at the chosen T."""
+    summary = pd.concat([read_summary(f) for f in summary_files], ignore_index=True)
     selection = read_selection(selection_files)
     n_T = summary.groupby(SELECTION_KEYS)["T"].nunique()
     cross = cross_model_summary(at_chosen_T(summary, selection, reference), methods, reference, ours)

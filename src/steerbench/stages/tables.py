@@ -1,4 +1,5 @@
-"""Stages tabulate and summary_table: score files -> the task tables and the cross-model summary."""
+"""Stages summarise, tabulate and summary_table: score files -> one long summary per task
+(the statistics, computed once) -> the task tables and the cross-model summary."""
 
 from __future__ import annotations
 
@@ -8,50 +9,66 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from steerbench.results import collect
-from steerbench.tables import cross_model_summary, summarise, write_summary_tables, write_task_tables
+from steerbench.tables import (
+    cross_model_summary,
+    read_summary,
+    summarise,
+    write_summary,
+    write_summary_tables,
+    write_task_tables,
+)
+
+
+def summarise_task(
+    score_files: Iterable[str | os.PathLike],
+    task: str,
+    out: str | os.PathLike,
+    n_boot: int = 2000,
+    seed: int = 0,
+    reference: str = "NoSteer",
+) -> pd.DataFrame:
+    """Score files of one task -> its long summary (means, bootstrap CIs, paired tests,
+    and the task's own cross-column rows), written to `out`; returns it."""
+    df = task_table_scores(collect(score_files))
+    wrong = sorted(set(df["task"]) - {task})
+    if wrong:
+        raise ValueError(f"summarise {task!r}: score files of other tasks {wrong} were passed in")
+    summary = task_table_aggregates(summarise(df, reference=reference, n_boot=n_boot, seed=seed), df, reference,
+                                    n_boot, seed)
+    write_summary(summary, out)
+    return summary
 
 
 def tabulate(
-    score_files: Iterable[str | os.PathLike],
+    summary_file: str | os.PathLike,
     task: str,
     methods: Sequence[str],
     out_csv: str | os.PathLike,
     out_md: str | os.PathLike,
     out_tex: str | os.PathLike,
-    n_boot: int = 2000,
-    seed: int = 0,
     reference: str = "NoSteer",
 ) -> pd.DataFrame:
-    """Score files of one task -> its CSV/Markdown/LaTeX tables; returns the summary.
+    """One task's summary -> its CSV/Markdown/LaTeX tables; returns the summary.
 
     `methods` is the config's method ids: it orders the rows (after the paper's order)
     and lists the methods a complete table must have.
     """
-    df = task_table_scores(collect(score_files))
-    wrong = sorted(set(df["task"]) - {task})
-    if wrong:
-        raise ValueError(f"tabulate {task!r}: score files of other tasks {wrong} were passed in")
-    summary = summarise(df, reference=reference, n_boot=n_boot, seed=seed)
-    summary = task_table_aggregates(summary, df, reference, n_boot, seed)
+    summary = read_summary(summary_file)
     write_task_tables(summary, task, methods, methods, out_csv, out_md, out_tex, reference)
     return summary
 
 
 def tabulate_summary(
-    score_files: Iterable[str | os.PathLike],
+    summary_files: Iterable[str | os.PathLike],
     methods: Sequence[str],
     out_csv: str | os.PathLike,
     out_md: str | os.PathLike,
     out_tex: str | os.PathLike,
-    n_boot: int = 2000,
-    seed: int = 0,
     reference: str = "NoSteer",
     ours: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Score files of every task -> the cross-model summary tables; returns the summary."""
-    df = task_table_scores(collect(score_files))
-    summary = task_table_aggregates(summarise(df, reference=reference, n_boot=n_boot, seed=seed), df, reference,
-                                    n_boot, seed)
+    """Every task's summary -> the cross-model summary tables; returns the cross-model frame."""
+    summary = pd.concat([read_summary(f) for f in summary_files], ignore_index=True)
     cross = cross_model_summary(summary, methods, reference, ours)
     write_summary_tables(cross, methods, methods, out_csv, out_md, out_tex, reference)
     return cross
