@@ -31,13 +31,16 @@ from steerbench.lm.convert import convert_gguf, smollm2_gguf_path  # noqa: E402
 
 # --------------------------------------------------------------------- inputs
 def default_model() -> Path:
-    """The test suite's converted SmolLM2 (STEERBENCH_TEST_CACHE), else one converted here once."""
-    cached = Path(os.environ.get("STEERBENCH_TEST_CACHE", REPO / ".cache" / "test-models")) / "smollm2-135m-instruct-f32"
-    if (cached / "config.json").exists():
-        return cached
-    out = REPO / ".cache" / "benchmarks" / "smollm2-135m-instruct-f32"
-    if not (out / "config.json").exists():
-        convert_gguf(smollm2_gguf_path(), out)
+    """The test suite's converted SmolLM2 (STEERBENCH_TEST_CACHE), converted there once if
+    missing: the tests then find it too (CI runs the benchmarks' smoke mode first)."""
+    from filelock import FileLock
+
+    cache = Path(os.environ.get("STEERBENCH_TEST_CACHE", REPO / ".cache" / "test-models"))
+    out = cache / "smollm2-135m-instruct-f32"
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache / ".convert.lock")):  # the lock tests/conftest.py's smollm2_dir takes
+        if not (out / "config.json").exists():
+            convert_gguf(smollm2_gguf_path(), out)
     return out
 
 

@@ -1,9 +1,11 @@
-"""select_T in the workflow, through the real snakemake CLI (dry runs): the block adds the
-validation jobs and replaces the table rules; without it the DAG is today's; a block that
-cannot work stops the run at parse time with one line naming the key and the fix."""
+"""select_T in the workflow, through the real snakemake CLI: the block adds the validation
+jobs and replaces the table rules; without it the DAG is today's; a block that cannot work
+stops the run at parse time with one line naming the key and the fix (dry runs); and the
+selection rules run on score files, from the summary to the tables at the chosen T."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -102,3 +104,45 @@ def test_task_without_validation_split_is_named(wd):
     res = snakemake(wd, "-n", "--configfile", "config/with_refusal.yaml")
     assert res.returncode != 0
     assert "task 'refusal' has no validation split" in res.stdout + res.stderr
+
+
+
+def test_select_rules_report_the_summary_at_the_validation_chosen_T(wd, tmp_path):
+    """The workflow's summarise and select_T rules on score files written in the run's
+    layout (the model's jobs are left out with --allowed-rules): T is chosen on validation,
+    and the tables are the test summary (rule summarise) at that T."""
+    import numpy as np
+
+    from tables_synth import write_scores
+
+    cfg = yaml.safe_load((wd / "config" / "plain.yaml").read_text())
+    cfg["tasks"] = {"truthfulqa": {**cfg["tasks"]["truthfulqa"], "scorers": ["similarity"]}}
+    cfg["methods"] = {"NoSteer": cfg["methods"]["NoSteer"], "CAA": {"steerer": "CAA", "T": [0.5, 4.0]}}
+    cfg["select_T"] = {"rule": "best", "n_val": 3}
+    cfg["run"] = "select_rules"
+    (wd / "config" / "select_rules.yaml").write_text(yaml.safe_dump(cfg))
+    # Validation prefers CAA at T=0.5, the test split would prefer 4.
+    accuracy = {("NoSteer", 0.0): (0.3, 0.3), ("CAA", 0.5): (0.8, 0.4), ("CAA", 4.0): (0.5, 0.9)}
+    root = wd / "results" / "select_rules"
+    for (method, T), (val, test) in accuracy.items():
+        for where, acc in (("validation", val), ("test", test)):
+            made = write_scores(tmp_path / where, "similarity", "smollm2", "truthfulqa", 13, method, T, 0,
+                                {"sim_acc": (np.arange(20) < 20 * acc).astype(float)}, 20)
+            dest = (root / "validation" if where == "validation" else root) / made.relative_to(tmp_path / where / "results")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            made.rename(dest)
+    targets = [f"results/select_rules/{t}" for t in ("tables/truthfulqa.csv", "tables/summary.md", "plots/truthfulqa")]
+    res = snakemake(wd, *targets, "--cores", "2", "--allowed-rules", "summarise", "select_T", "tabulate_selected",
+                    "summary_table_selected", "plot_selected", "--configfile", "config/select_rules.yaml", timeout=600)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    sel = pd.read_csv(root / "tables" / "truthfulqa.select_T.csv").set_index("method")
+    assert sel.loc["CAA", "T"] == 0.5 and sel.loc["CAA", "test_T"] == 4.0
+    summary = pd.read_csv(root / "summaries" / "truthfulqa.csv")
+    at_T = summary[(summary["method"] == "CAA") & (summary["metric"] == "sim_acc")].set_index("T")["mean"]
+    assert at_T.to_dict() == {0.5: 0.4, 4.0: 0.9}  # the summary holds every T; the table only the chosen one
+    table = pd.read_csv(root / "tables" / "truthfulqa.csv")
+    caa = table[(table["method"] == "CAA") & (table["metric"] == "sim_acc")]
+    assert list(caa["T"]) == [0.5] and list(caa["mean"]) == [0.4]
+    assert sel.loc["CAA", "test_value_at_T"] == 0.4
+    assert "0.400 @T=0.5" in (root / "tables" / "summary.md").read_text()
+    assert (root / "plots" / "truthfulqa" / "sim_acc_vs_T.png").is_file()

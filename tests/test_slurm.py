@@ -23,14 +23,12 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from background_runs import Plan, runs_of
 from workflow_utils import REPO, make_workdir, snakemake
 
 ENABLED = os.environ.get("STEERBENCH_SLURM") == "1"
 # One bound for each whole snakemake run: a hang (e.g. a status query that never
 # answers) fails the test instead of eating CI's 90 minutes.
-# (The first run shares the cores with the other background runs and the short tests.)
-RUN_TIMEOUT_S = int(os.environ.get("STEERBENCH_SLURM_TIMEOUT_S", "3000"))
+RUN_TIMEOUT_S = int(os.environ.get("STEERBENCH_SLURM_TIMEOUT_S", "1500"))
 CI_CONFIG = os.environ.get("STEERBENCH_SLURM_CONFIG", "ci.yaml")  # a file in config/
 # A subset of the DAG keeps the SLURM run inside CI's budget on 2 cores: every stage
 # from the dataset to one table, for one task. Toxicity has the fewest jobs (one fit split,
@@ -176,31 +174,22 @@ def _job_counts(output: str, kind: str = "rule") -> dict[str, int]:
     return counts
 
 
-CFG = ("--configfile", f"config/{CI_CONFIG}")  # last: --configfile takes every word after it
-
-
-def _prepare_slurm_run(root: Path) -> Plan:
-    _require_slurm()
-    wd = make_workdir(root / "wd", CI_CONFIG)
-    # A dry run prints every job as `rule X:`; the real run prints the jobs it keeps on
-    # the submit host (downloads, `all`) as `localrule X:`. The rest must go to SLURM.
-    dry = snakemake(wd, TARGET, "-n", *PROFILES, *CFG, timeout=300)
-    return Plan(wd, (TARGET, *PROFILES, *CFG), timeout=RUN_TIMEOUT_S, extra={"dry": dry})
-
-
-BACKGROUND_RUNS = {"runs": _prepare_slurm_run}  # the SLURM run starts when the session begins
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, request):
     """The same config and target, once through SLURM and once locally."""
-    res = runs_of(request.config).join("runs", _prepare_slurm_run)
-    dry = res.plan.extra["dry"]
+    _require_slurm()
+    slurm_wd = make_workdir(tmp_path_factory.mktemp("slurm") / "wd", CI_CONFIG)
+    cfg = ("--configfile", f"config/{CI_CONFIG}")  # last: --configfile takes every word after it
+
+    # A dry run prints every job as `rule X:`; the real run prints the jobs it keeps on
+    # the submit host (downloads, `all`) as `localrule X:`. The rest must go to SLURM.
+    dry = snakemake(slurm_wd, TARGET, "-n", *PROFILES, *cfg, timeout=300)
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
     planned = _job_counts(dry.stdout + dry.stderr)
-    slurm_wd = res.workdir
-    assert res.returncode == 0, res.output[-12000:]
-    local = _job_counts(res.output, "localrule")
+
+    res = snakemake(slurm_wd, TARGET, *PROFILES, *cfg, timeout=RUN_TIMEOUT_S)
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-6000:]
+    local = _job_counts(res.stdout + res.stderr, "localrule")
     remote = {r: n - local.get(r, 0) for r, n in planned.items() if n > local.get(r, 0)}
     assert remote, "nothing was planned for SLURM"
     assert set(local) <= {"all"} | {r for r in planned if r.startswith("download_")}, (
@@ -210,9 +199,10 @@ def runs(tmp_path_factory, request):
         local_wd = request.getfixturevalue("ci_run")
     else:
         local_wd = make_workdir(tmp_path_factory.mktemp("local") / "wd", CI_CONFIG)
-        res_local = snakemake(local_wd, TARGET, "--cores", "2", *CFG, timeout=RUN_TIMEOUT_S)
+        res_local = snakemake(local_wd, TARGET, "--cores", "2", *cfg, timeout=RUN_TIMEOUT_S)
         assert res_local.returncode == 0, res_local.stdout[-6000:] + res_local.stderr[-6000:]
-    return {"slurm": slurm_wd, "local": local_wd, "remote": remote, "local_rules": local, "log": res.output}
+    return {"slurm": slurm_wd, "local": local_wd, "remote": remote, "local_rules": local,
+            "log": res.stdout + res.stderr}
 
 
 def test_every_job_ran_as_its_own_slurm_job(runs):
@@ -263,7 +253,7 @@ def test_failing_rule_fails_the_run_and_is_named(runs):
     acts = sorted((wd / RUN_ROOT / "activations").rglob("*.safetensors"))
     assert acts, "no activations to corrupt"
     acts[0].write_bytes(b"not a safetensors file")
-    res = snakemake(wd, TARGET, *PROFILES, *CFG, timeout=RUN_TIMEOUT_S)
+    res = snakemake(wd, TARGET, *PROFILES, "--configfile", f"config/{CI_CONFIG}", timeout=RUN_TIMEOUT_S)
     out = res.stdout + res.stderr
     assert res.returncode != 0, out[-4000:]
     assert re.search(r"Error in rule fit_steerer", out), out[-4000:]

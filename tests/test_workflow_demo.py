@@ -1,7 +1,6 @@
 """The demo end to end through the real snakemake CLI: tables, reruns, failures.
 
-One run of the whole demo DAG (SmolLM2 on CPU), started in the background when the session
-begins (tests/background_runs.py), feeds every test here.
+One module-scoped run of the whole demo DAG (SmolLM2 on CPU) feeds every test here.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from background_runs import Plan, runs_of
 from workflow_utils import make_workdir, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
@@ -22,19 +20,12 @@ pytestmark = pytest.mark.slow
 TASKS = ("truthfulqa", "ultrafeedback", "toxicity", "refusal")
 
 
-def _prepare_demo(root):
-    # The limit allows for the other background runs and the short tests sharing the cores.
-    return Plan(make_workdir(root / "wd"), ("--cores", "2"), timeout=3000)
-
-
-BACKGROUND_RUNS = {"demo_run": _prepare_demo}  # started when the session begins
-
-
 @pytest.fixture(scope="module")
-def demo_run(request):
-    res = runs_of(request.config).join("demo_run", _prepare_demo)
-    assert res.returncode == 0, res.output[-10000:]
-    return res.workdir
+def demo_run(tmp_path_factory):
+    wd = make_workdir(tmp_path_factory.mktemp("demo") / "wd")
+    res = snakemake(wd, "--cores", "2", timeout=1500)
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
+    return wd
 
 
 def _config(wd):

@@ -56,22 +56,10 @@ def _merge(base: dict, extra: dict) -> None:
             base[key] = value
 
 
-def _command(workdir: Path, args: tuple[str, ...], env: dict | None) -> tuple[list[str], dict]:
-    cmd = [SNAKEMAKE, "--snakefile", str(workdir / "Snakefile"), "--directory", str(workdir), *args]
-    return cmd, {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-
-
 def snakemake(workdir: Path, *args: str, timeout: float = 1800, env: dict | None = None) -> subprocess.CompletedProcess:
-    cmd, full_env = _command(workdir, args, env)
+    cmd = [SNAKEMAKE, "--snakefile", str(workdir / "Snakefile"), "--directory", str(workdir), *args]
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=full_env)
-
-
-def start_snakemake(workdir: Path, *args: str, log: Path, env: dict | None = None) -> subprocess.Popen:
-    """:func:`snakemake` in the background, stdout and stderr together in `log`."""
-    cmd, full_env = _command(workdir, args, env)
-    with open(log, "wb") as out:
-        return subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=full_env,
-                                start_new_session=True)
 
 
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
