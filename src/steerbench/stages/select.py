@@ -14,8 +14,8 @@ from steerbench.io import atomic_dir, atomic_path
 from steerbench.metrics import headline_metric
 from steerbench.results import collect
 from steerbench.strength.select import _baseline, choose_T
-from steerbench.stages.tables import task_table_aggregates, task_table_scores
-from steerbench.tables import cross_model_summary, read_summary, summarise
+from steerbench.stages.tables import task_summary
+from steerbench.tables import cross_model_summary, read_summary
 from steerbench.tables_select import (
     SELECTION_COLUMNS,
     SELECTION_KEYS,
@@ -75,9 +75,7 @@ def select_T(val_files: Iterable[str | os.PathLike], test_summary_file: str | os
     """Validation score files and the test summary (rule summarise) of one task -> the
     selection side file. Validation is summarised as the test split is (the task's own
     table metrics included), so a metric means the same on both."""
-    df = task_table_scores(collect(val_files))
-    val = task_table_aggregates(summarise(df, reference=reference, n_boot=n_boot, seed=seed), df, reference,
-                                n_boot, seed)
+    val = task_summary(val_files, task, n_boot, seed, reference)
     out = choose(val, read_summary(test_summary_file), task, select, metric, reference)
     with atomic_path(out_csv) as tmp:
         out.to_csv(tmp, index=False, float_format="%.10g")

@@ -29,14 +29,20 @@ def summarise_task(
 ) -> pd.DataFrame:
     """Score files of one task -> its long summary (means, bootstrap CIs, paired tests,
     and the task's own cross-column rows), written to `out`; returns it."""
+    summary = task_summary(score_files, task, n_boot, seed, reference)
+    write_summary(summary, out)
+    return summary
+
+
+def task_summary(score_files: Iterable[str | os.PathLike], task: str, n_boot: int, seed: int,
+                 reference: str) -> pd.DataFrame:
+    """The long summary of one task's score files, with the task's own table metrics."""
     df = task_table_scores(collect(score_files))
     wrong = sorted(set(df["task"]) - {task})
     if wrong:
         raise ValueError(f"summarise {task!r}: score files of other tasks {wrong} were passed in")
-    summary = task_table_aggregates(summarise(df, reference=reference, n_boot=n_boot, seed=seed), df, reference,
-                                    n_boot, seed)
-    write_summary(summary, out)
-    return summary
+    return task_table_aggregates(summarise(df, reference=reference, n_boot=n_boot, seed=seed), df, reference,
+                                 n_boot, seed)
 
 
 def tabulate(
