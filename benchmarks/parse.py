@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import print_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -57,10 +58,7 @@ def main() -> None:
             times["cold"].append(dry_run(wd, args.configfile))
             times["warm"].append(dry_run(wd, args.configfile))
     print(f"`snakemake -n` of {args.configfile or 'the demo config'}, {rounds} round(s), wall seconds\n")
-    print("| facts | median | min |")
-    print("|---|---|---|")
-    for name, ts in times.items():
-        print(f"| {name} | {statistics.median(ts):.2f} | {min(ts):.2f} |")
+    print_seconds("facts", times)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ job start-up (Python, imports) is left out, so this is the statistics alone.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import pandas as pd
 
 from steerbench.results import COLUMNS
 from steerbench.tables import read_summary, summarise, write_summary
+from timing import print_seconds
 
 
 def synthetic_scores(prompts: int, methods: int, Ts: int, seed: int = 0) -> pd.DataFrame:
@@ -71,10 +71,7 @@ def main() -> None:
     runs = 1 + (args.methods - 1) * args.Ts
     print(f"One task, {runs} runs x {args.prompts} prompts, n_boot {args.n_boot}, {args.rounds} round(s); "
           f"wall seconds for the {consumers} consumers' statistics\n")
-    print("| way | median | min |")
-    print("|---|---|---|")
-    for way, ts in times.items():
-        print(f"| {way} | {statistics.median(ts):.2f} | {min(ts):.2f} |")
+    print_seconds("way", times)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def smollm2_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def ci_run(tmp_path_factory, shared_data) -> Path:
-    """One local run of config/ci.yaml (the demo's DAG on the real data), shared by tests."""
+    """One local run of config/ci.yaml (the paper's tasks and learned baselines on real data), shared by tests."""
     from workflow_utils import make_workdir, snakemake
 
     wd = make_workdir(tmp_path_factory.mktemp("ci") / "wd", "ci.yaml")

@@ -163,3 +163,33 @@ def test_jigsaw_csv_with_unterminated_quote_fails(tmp_path):
     path.write_text('id,comment_text,toxicity\n1,"fine text,0.1\n2,other text,0.9\n3,more,0.2\n')
     with pytest.raises(ValueError, match=r"train.csv:2: broken CSV"):
         read_jigsaw_source(path, "tasks.toxicity.source.jigsaw")
+
+
+def test_jobs_pay_for_torch_only_when_they_use_it_and_then_get_the_rules_threads(tmp_path):
+    """A job without a model (a table, a download) must not import torch (~3 s each); one
+    that imports torch gets the rule's thread count. A fresh interpreter, as a job is."""
+    import json
+    import subprocess
+    import sys
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: torch's default thread count is already 1")
+    threads = 1  # not torch's own default (the core count)
+    out = tmp_path / "out.json"
+    code = f"""
+import json, sys, types
+from steerbench.runlog import run_script
+seen = {{}}
+def light(sm):
+    seen["torch_after_light"] = "torch" in sys.modules
+def heavy(sm):
+    import torch
+    seen["threads"] = torch.get_num_threads()
+for rule, main in (("tabulate", light), ("generate", heavy)):
+    run_script(types.SimpleNamespace(log=[{str(tmp_path / 'job.log')!r}], rule=rule, threads={threads}), main)
+open({str(out)!r}, "w").write(json.dumps(seen))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads(out.read_text()) == {"torch_after_light": False, "threads": threads}

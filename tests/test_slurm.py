@@ -2,10 +2,11 @@
 
 The SLURM tests need the single-node cluster that .ci/run starts (.ci/slurm-up.sh, as
 root on Debian) and run only when STEERBENCH_SLURM=1; otherwise they skip and say why.
-They run the CI config through `--profile profiles/slurm --profile profiles/ci-slurm`
-and compare with a local `--cores 2` run of it (the session's `ci_run`, shared with
-test_workflow_ci.py, when the config is ci.yaml: the same jobs are not run twice). The cheap checks of the profile and
-of envs/steerbench.yaml run everywhere.
+They run one chain of the CI config (dataset to one score file) through `--profile
+profiles/slurm --profile profiles/ci-slurm` and compare every file it wrote with a local
+`--cores 2` run (the session's `ci_run`, shared with test_workflow_ci.py, when the config
+is ci.yaml: the same jobs are not run twice). The cheap checks of the profile and of
+envs/steerbench.yaml run everywhere.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ ENABLED = os.environ.get("STEERBENCH_SLURM") == "1"
 # answers) fails the test instead of eating CI's 90 minutes.
 RUN_TIMEOUT_S = int(os.environ.get("STEERBENCH_SLURM_TIMEOUT_S", "1500"))
 CI_CONFIG = os.environ.get("STEERBENCH_SLURM_CONFIG", "ci.yaml")  # a file in config/
-# A subset of the DAG keeps the SLURM run inside CI's budget on 2 cores: every stage
-# from the dataset to one table, for one task. Toxicity has the fewest jobs (one fit split,
-# no learned baselines) and a CPU rule (the classifier) besides the GPU ones; CI's node has
-# two (placeholder) GPUs, so at most two GPU jobs run at a time.
+# One chain of the DAG keeps the SLURM run inside CI's budget on 2 cores: dataset,
+# activations, steerer, generation, score, for one method of one task (6 SLURM jobs; the
+# whole table would be 13, each paying SLURM's and the imports' start-up). Toxicity has one
+# fit split and two CPU rules (classifier, its scorer) besides the GPU ones; CI's node has
+# two (placeholder) GPUs. The path is ci.yaml's (model smollm2, layer 13, ODESteer at T=5):
+# another config needs STEERBENCH_SLURM_TARGET too.
 RUN_ROOT = f"results/{Path(CI_CONFIG).stem}"  # the run's results root: named after its config
-TARGET = os.environ.get("STEERBENCH_SLURM_TARGET", f"{RUN_ROOT}/tables/toxicity.csv")
+TARGET = os.environ.get(
+    "STEERBENCH_SLURM_TARGET", f"{RUN_ROOT}/scores/toxicity_open/smollm2/toxicity/L13/ODESteer/T5/seed0.jsonl")
 PROFILES = ("--profile", "profiles/slurm", "--profile", "profiles/ci-slurm")
 
 
@@ -238,13 +242,34 @@ def test_every_job_ran_as_its_own_slurm_job(runs):
     assert not set(runs["local_rules"]) & set(ids)
 
 
-def test_tables_equal_a_local_run(runs):
-    tables = sorted((runs["slurm"] / RUN_ROOT / "tables").glob("*.csv"))
-    assert runs["slurm"] / TARGET in tables, f"the SLURM run did not write {TARGET}"
-    for slurm_table in tables:
-        local_table = runs["local"] / RUN_ROOT / "tables" / slurm_table.name
-        assert local_table.exists(), f"the local run lacks {slurm_table.name}"
-        assert slurm_table.read_text() == local_table.read_text(), slurm_table.name
+def _same_content(a: Path, b: Path) -> bool:
+    """Equal bytes; for safetensors equal tensors and metadata (the library writes its
+    metadata map in a different order from run to run)."""
+    if a.suffix != ".safetensors":
+        return a.read_bytes() == b.read_bytes()
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(a, "pt") as fa, safe_open(b, "pt") as fb:
+        if fa.metadata() != fb.metadata():
+            return False
+    ta, tb = load_file(a), load_file(b)
+    return ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
+
+
+def test_every_output_equals_a_local_run(runs):
+    """Each stage's output (split files, activations, steerer, classifier, generations,
+    scores) is the same whether the job ran under SLURM or locally."""
+    root = runs["slurm"] / RUN_ROOT
+    written = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    assert runs["slurm"] / TARGET in written, f"the SLURM run did not write {TARGET}"
+    stages = {p.relative_to(root).parts[0] for p in written}
+    assert {"datasets", "activations", "steerers", "scorers", "generations", "scores"} <= stages, stages
+    for slurm_file in written:
+        local_file = runs["local"] / RUN_ROOT / slurm_file.relative_to(root)
+        assert local_file.exists(), f"the local run lacks {local_file.relative_to(runs['local'])}"
+        assert _same_content(slurm_file, local_file), slurm_file.relative_to(root)
 
 
 def test_failing_rule_fails_the_run_and_is_named(runs):

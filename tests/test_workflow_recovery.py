@@ -1,7 +1,7 @@
 """kill -9 during extract, fit, generate and score, then the documented recovery
 (`snakemake --unlock`, then `snakemake`), gives tables byte-identical to a run never
-interrupted. Self-contained and small: one task, two methods, four eval items, four
-new tokens, the local SmolLM2 folder.
+interrupted. Self-contained and small: one task, two methods, one scorer, four eval items,
+four new tokens, the local SmolLM2 folder.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ def _tiny_workdir(path: Path, model_dir: Path) -> Path:
         "models": {"smollm2": {"path": str(model_dir), "layers": [13], "dtype": "float32", "batch_size": 4}},
         "tasks": {"ultrafeedback": {**demo["tasks"]["ultrafeedback"],
                                     "params": {"n_train": 8, "n_val": 2, "n_test": 4},
+                                    # one scorer is enough (score_quality is killed below);
+                                    # each score job pays ~10 s of imports and model load
+                                    "scorers": ["quality"],
                                     # the demo's generation settings (min_new_tokens: SmolLM2
                                     # ends some raw prompts at once), shorter
                                     "generation": {**demo["tasks"]["ultrafeedback"].get("generation", {}),

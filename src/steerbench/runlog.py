@@ -103,7 +103,10 @@ def run_script(snakemake: Any, main: Callable[[Any], None]) -> None:
     sys.stdout = sys.stderr = stream
     logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     threads = int(getattr(snakemake, "threads", 1) or 1)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    # The rule's threads bound torch (it reads OMP_NUM_THREADS when first imported, capped at
+    # the core count) and the BLAS libraries. torch itself is not imported here: ~3 s that the jobs without a model
+    # (downloads, tables, plots, string scorers) would pay for nothing.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if not str(snakemake.rule).startswith("download_"):
         from steerbench.hub import offline_hub
@@ -121,9 +124,8 @@ def run_script(snakemake: Any, main: Callable[[Any], None]) -> None:
         sys.exit(1)
 
     try:
-        import torch
-
-        torch.set_num_threads(threads)
+        if "torch" in sys.modules:  # imported before us (unpickling the job's params): too late for the variable
+            sys.modules["torch"].set_num_threads(threads)
         main(snakemake)
     except EXPECTED_ERRORS as e:
         fail(str(e))

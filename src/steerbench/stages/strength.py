@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
-import torch
 
 from steerbench.io import atomic_path, write_json
 from steerbench.stages.common import load_steered_model
