@@ -4,7 +4,6 @@ permanent failures, the persistent cache."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

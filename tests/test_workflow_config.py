@@ -34,7 +34,8 @@ def test_paper_dry_run_is_fast_and_offline(tmp_path):
     start = time.monotonic()
     jobs = planned_jobs(wd, "--configfile", "config/paper.yaml")
     elapsed = time.monotonic() - start
-    assert elapsed < 30, f"paper dry run took {elapsed:.1f}s"
+    # ~10 s here; the bound catches a network wait (a hub lookup times out after minutes)
+    assert elapsed < 60, f"paper dry run took {elapsed:.1f}s"
     assert jobs["download_model"] >= 4  # 4 steered models + the scorer models, fetched once each
     assert jobs["extract_activations"] == 4 * (2 + 1 + 1) + 1  # per model: 2 TruthfulQA folds, UF, Jigsaw; refusal
     assert jobs["extract_activations_layers"] == 1  # AlphaSteer's 10 layers on Llama-3.1-8B-Instruct, one pass

@@ -23,7 +23,7 @@ TASKS = ("truthfulqa", "ultrafeedback", "toxicity", "refusal")
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     wd = make_workdir(tmp_path_factory.mktemp("demo") / "wd")
-    res = snakemake(wd, "--cores", "2", timeout=1500)
+    res = snakemake(wd, "--cores", "2", timeout=2700)  # ~13 min in CI on a loaded day
     assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
     return wd
 
@@ -86,14 +86,22 @@ def test_editing_one_steerer_file_reruns_only_its_jobs(demo_run):
     st, original = path.stat(), path.read_bytes()
     try:
         # A real edit: Snakemake 9 ignores a newer mtime when the content is unchanged.
-        path.write_bytes(original + b"\n# edited by a test\n")
+        # Written whole (rename), as is the restore: a process that imports the file
+        # meanwhile never reads it half-written.
+        _replace_bytes(path, original + b"\n# edited by a test\n")
         jobs = planned_jobs(demo_run)
     finally:
-        path.write_bytes(original)
+        _replace_bytes(path, original)
         os.utime(path, (st.st_atime, st.st_mtime))
     assert jobs.get("fit_steerer") == 4  # TruthfulQA fold0 + fold1, UltraFeedback, toxicity
     assert jobs.get("generate") == 3
     assert "extract_activations" not in jobs
+
+
+def _replace_bytes(path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.test-edit")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def test_corrupted_input_fails_cleanly(demo_run):

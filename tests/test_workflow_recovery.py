@@ -20,7 +20,7 @@ from workflow_utils import SNAKEMAKE, make_workdir, snakemake
 
 pytestmark = pytest.mark.slow
 
-KILL_DURING = ("extract_activations", "fit_steerer", "generate", "score_quality")
+KILL_DURING = ("extract_activations", "fit_steerer", "generate", "score_similarity")
 
 
 def _tiny_workdir(path: Path, model_dir: Path) -> Path:
@@ -32,9 +32,10 @@ def _tiny_workdir(path: Path, model_dir: Path) -> Path:
         "models": {"smollm2": {"path": str(model_dir), "layers": [13], "dtype": "float32", "batch_size": 4}},
         "tasks": {"ultrafeedback": {**demo["tasks"]["ultrafeedback"],
                                     "params": {"n_train": 8, "n_val": 2, "n_test": 4},
-                                    # one scorer is enough (score_quality is killed below);
-                                    # each score job pays ~10 s of imports and model load
-                                    "scorers": ["quality"],
+                                    # one scorer is enough (its job is killed below; the
+                                    # config checks want an alignment scorer): each score
+                                    # job pays ~10 s of imports and model load
+                                    "scorers": ["similarity"],
                                     # the demo's generation settings (min_new_tokens: SmolLM2
                                     # ends some raw prompts at once), shorter
                                     "generation": {**demo["tasks"]["ultrafeedback"].get("generation", {}),

@@ -136,7 +136,6 @@ def _error_path(error) -> str:
 def validate_config(config: dict, schema_path: str | Path, config_files: list[str] | tuple[str, ...] = ()) -> None:
     """Validate `config` against the schema, filling in its defaults; a violation raises
     ConfigError in one line: the key, the problem and the config file."""
-    import jsonschema
     from jsonschema import Draft202012Validator, validators
 
     schema = config_schema(schema_path)

@@ -10,7 +10,6 @@ paper's LinAcT and T=0 leaves h unchanged.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from steerbench.steerers.base import Steerer

@@ -11,13 +11,13 @@ import inspect
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from steerbench.io import atomic_dir
 
 # Prompt formatting lives in steerbench.lm.prompts; imported here so `from
-# steerbench.tasks.base import fit_text, answer_after, Formatter` keeps working.
-from steerbench.lm.prompts import Formatter, answer_after, fit_text  # noqa: E402,F401
+# steerbench.tasks.base import fit_text, Formatter` keeps working.
+from steerbench.lm.prompts import Formatter, fit_text  # noqa: E402,F401
 
 
 class Task(ABC):
