@@ -78,6 +78,7 @@ def test_changing_one_T_reruns_only_that_method(demo_run):
 
 
 def test_editing_one_steerer_file_reruns_only_its_jobs(demo_run):
+    from steerbench.io import atomic_path
     from steerbench.steerers import steerer_source_files
 
     own = set(steerer_source_files("ITI")) - set(steerer_source_files("CAA"))
@@ -88,20 +89,16 @@ def test_editing_one_steerer_file_reruns_only_its_jobs(demo_run):
         # A real edit: Snakemake 9 ignores a newer mtime when the content is unchanged.
         # Written whole (rename), as is the restore: a process that imports the file
         # meanwhile never reads it half-written.
-        _replace_bytes(path, original + b"\n# edited by a test\n")
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(original + b"\n# edited by a test\n")
         jobs = planned_jobs(demo_run)
     finally:
-        _replace_bytes(path, original)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(original)
         os.utime(path, (st.st_atime, st.st_mtime))
     assert jobs.get("fit_steerer") == 4  # TruthfulQA fold0 + fold1, UltraFeedback, toxicity
     assert jobs.get("generate") == 3
     assert "extract_activations" not in jobs
-
-
-def _replace_bytes(path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.test-edit")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def test_corrupted_input_fails_cleanly(demo_run):

@@ -103,9 +103,9 @@ def run_script(snakemake: Any, main: Callable[[Any], None]) -> None:
     sys.stdout = sys.stderr = stream
     logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     threads = int(getattr(snakemake, "threads", 1) or 1)
-    # The rule's threads bound torch (it reads OMP_NUM_THREADS when first imported, capped at
-    # the core count) and the BLAS libraries. torch itself is not imported here: ~3 s that the jobs without a model
-    # (downloads, tables, plots, string scorers) would pay for nothing.
+    # The rule's threads bound torch (it reads OMP_NUM_THREADS when first imported, capped
+    # at the core count) and the BLAS libraries. torch itself is not imported here: ~3 s
+    # that the jobs without a model (downloads, tables, plots, string scorers) would waste.
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if not str(snakemake.rule).startswith("download_"):
