@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from steerbench.config_checks import ConfigError, check_config, config_schema, scorer_settings, validate_config
+from steerbench.metrics import DEFAULT_REFERENCE
 from steerbench.scoring.registry import ScorerSpec, get_scorer, register_scorer, scorers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +35,9 @@ def test_schema_is_generated_from_the_specs():
     quality = schema["properties"]["scorers"]["properties"]["quality"]["properties"]
     assert quality["batch_size"]["default"] == 8
     assert "truthfulqa" in schema["properties"]["tasks"]["propertyNames"]["enum"]
+    # the reference method's default is one fact: the library's, not a copy in the YAML
+    assert "default" not in yaml.safe_load(SCHEMA.read_text())["properties"]["reference"]
+    assert schema["properties"]["reference"]["default"] == DEFAULT_REFERENCE == "NoSteer"
 
 
 def test_defaults_are_filled_from_the_specs():

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -75,20 +76,23 @@ def _tables(wd: Path) -> dict[str, bytes]:
 
 def test_kill_during_each_stage_then_recovery_gives_identical_tables(tmp_path, smollm2_dir):
     reference = _tiny_workdir(tmp_path / "reference", smollm2_dir)
-    res = snakemake(reference, "--cores", "2", timeout=1500)  # uninterrupted: two jobs at a time is fine
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    wd = _tiny_workdir(tmp_path / "killed", smollm2_dir)
+    # The uninterrupted run goes on the second core while the killed runs (one job at a
+    # time) use the first: separate folders, nothing shared.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        uninterrupted = pool.submit(snakemake, reference, "--cores", "1", timeout=1500)
+        for rule in KILL_DURING:
+            assert _run_until_rule_starts(wd, rule), f"no {rule} job started"
+            incomplete = wd / ".snakemake" / "incomplete"
+            assert incomplete.is_dir() and any(incomplete.iterdir()), f"kill during {rule} left no incomplete job"
+            # The documented recovery (README "After a crash or kill"): unlock, then rerun.
+            unlock = snakemake(wd, "--unlock", timeout=300)
+            assert unlock.returncode == 0, unlock.stderr[-2000:]
+        res = snakemake(wd, "--cores", "1", timeout=1500)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        ref = uninterrupted.result()
+    assert ref.returncode == 0, ref.stdout[-3000:] + ref.stderr[-3000:]
     expected = _tables(reference)
     assert expected and any(name.endswith(".csv") for name in expected)
-
-    wd = _tiny_workdir(tmp_path / "killed", smollm2_dir)
-    for rule in KILL_DURING:
-        assert _run_until_rule_starts(wd, rule), f"no {rule} job started"
-        incomplete = wd / ".snakemake" / "incomplete"
-        assert incomplete.is_dir() and any(incomplete.iterdir()), f"kill during {rule} left no incomplete job"
-        # The documented recovery (README "After a crash or kill"): unlock, then rerun.
-        unlock = snakemake(wd, "--unlock", timeout=300)
-        assert unlock.returncode == 0, unlock.stderr[-2000:]
-    res = snakemake(wd, "--cores", "1", timeout=1500)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert _tables(wd) == expected
     assert not list((wd / "results").rglob(".*.tmp"))

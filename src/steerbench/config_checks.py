@@ -112,13 +112,16 @@ def hub_models(config: dict) -> dict[str, dict]:
 
 def config_schema(schema_path: str | Path) -> dict:
     """The workflow's JSON schema with the registered tasks and scorers filled in: the
-    task names, the scorer names and each scorer's settings come from their specs."""
+    task names, the scorer names and each scorer's settings come from their specs; the
+    reference method's default is the library's."""
     import yaml
 
+    from steerbench.metrics import DEFAULT_REFERENCE
     from steerbench.scoring.registry import scorers
     from steerbench.tasks import available_tasks
 
     schema = yaml.safe_load(Path(schema_path).read_text())
+    schema["properties"]["reference"]["default"] = DEFAULT_REFERENCE
     known = scorers()
     schema["properties"]["tasks"]["propertyNames"] = {"enum": available_tasks()}
     schema["$defs"]["task"]["properties"]["scorers"]["items"] = {"enum": list(known)}

@@ -62,6 +62,10 @@ PAPER_METHOD_ORDER: tuple[str, ...] = (
     "RFFODESteer",
 )
 
+# The method every other one is compared with (paired tests, gains, win rate) when a
+# caller names none: the library's default, and the schema's `reference:` default.
+DEFAULT_REFERENCE = "NoSteer"
+
 # Steerers counted as "ours" when computing the gain over the best baseline; a method's
 # family is its config's `methods.<id>.steerer` (ours_methods), the id prefix only
 # where no config is at hand (is_ours).

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from steerbench.io import atomic_path  # noqa: E402
-from steerbench.metrics import get_metric, headline_metric, headline_order, order_methods  # noqa: E402
+from steerbench.metrics import DEFAULT_REFERENCE, get_metric, headline_metric, headline_order, order_methods  # noqa: E402
 from steerbench.results import collect, format_T  # noqa: E402
 from steerbench.tables import summarise  # noqa: E402
 
@@ -159,7 +159,7 @@ def plot_task(
     task: str,
     out_dir: str | os.PathLike,
     method_order: Sequence[str] = (),
-    reference: str = "NoSteer",
+    reference: str = DEFAULT_REFERENCE,
     summary: pd.DataFrame | None = None,
     n_boot: int = 2000,
     seed: int = 0,
@@ -222,7 +222,7 @@ def plot_scores(
     methods: Sequence[str] = (),
     n_boot: int = 2000,
     seed: int = 0,
-    reference: str = "NoSteer",
+    reference: str = DEFAULT_REFERENCE,
 ) -> list[Path]:
     """Score files of one task -> all its figures in `out_dir` (one call per workflow rule)."""
     return plot_task(collect(score_files), task, out_dir, methods, reference, n_boot=n_boot, seed=seed)

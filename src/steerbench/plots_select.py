@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from steerbench.metrics import headline_metric, order_methods
+from steerbench.metrics import DEFAULT_REFERENCE, headline_metric, order_methods
 from steerbench.plots import FIGSIZE, DPI, _axis_label, _save, _style, _title, plot_task, plt
 from steerbench.tables import summarise
 
@@ -54,7 +54,7 @@ def plot_val_test_vs_T(test: pd.DataFrame, val: pd.DataFrame, chosen: dict[str, 
 
 
 def plot_val_test_task(test_df: pd.DataFrame, val_df: pd.DataFrame, selection: pd.DataFrame, task: str,
-                       out_dir: str | os.PathLike, method_order: Sequence[str] = (), reference: str = "NoSteer",
+                       out_dir: str | os.PathLike, method_order: Sequence[str] = (), reference: str = DEFAULT_REFERENCE,
                        n_boot: int = 2000, seed: int = 0) -> list[Path]:
     """plot_task's figures for the test scores, each "<headline>_vs_T" redrawn with validation."""
     out_dir = Path(out_dir)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from steerbench import stats
+from steerbench.metrics import DEFAULT_REFERENCE
 from steerbench.tables import RUN_KEYS, SUMMARY_COLUMNS
 
 TASK = "refusal"
@@ -138,7 +139,7 @@ def _average(run: pd.DataFrame, ref: pd.DataFrame | None, is_reference: bool, me
     return out
 
 
-def add_averages(summary: pd.DataFrame, df: pd.DataFrame, reference: str = "NoSteer", n_boot: int = 2000,
+def add_averages(summary: pd.DataFrame, df: pd.DataFrame, reference: str = DEFAULT_REFERENCE, n_boot: int = 2000,
                  seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
     """`summary` plus avg_safety, avg_utility and (with guard scores) avg_guard_safety rows per
     refusal run (`df`: expand_scores output)."""

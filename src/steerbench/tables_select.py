@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from steerbench.metrics import get_metric, order_methods
+from steerbench.metrics import DEFAULT_REFERENCE, get_metric, order_methods
 from steerbench.results import format_T
 from steerbench.tables.cross_model import CROSS_COLUMNS, cross_grid
 from steerbench.tables.render import (
@@ -79,7 +79,7 @@ def _with_T_column(grid, rows_keys: list[tuple], multi_model: bool):
 def write_selected_task_tables(summary: pd.DataFrame, selection: pd.DataFrame, task: str,
                                method_order: Sequence[str], expected_methods: Iterable[str],
                                out_csv: str | os.PathLike, out_md: str | os.PathLike, out_tex: str | os.PathLike,
-                               reference: str = "NoSteer") -> pd.DataFrame:
+                               reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
     """The task table (CSV long, Markdown, LaTeX) of test scores at the chosen T; returns its rows."""
     sel = selection[selection["task"] == task]
     if sel.empty:
@@ -120,7 +120,7 @@ def selected_cross_grid(cross: pd.DataFrame, selection: pd.DataFrame, method_ord
 
 def write_selected_summary_tables(cross: pd.DataFrame, selection: pd.DataFrame, method_order: Sequence[str],
                                   expected_methods: Iterable[str], out_csv, out_md, out_tex,
-                                  reference: str = "NoSteer") -> None:
+                                  reference: str = DEFAULT_REFERENCE) -> None:
     grid = selected_cross_grid(cross, selection, method_order, list(expected_methods), reference)
     write_csv(out_csv, cross[CROSS_COLUMNS])
     write_text(out_md, render_markdown(grid, title="Summary: headline metric per model and task"))

@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from steerbench.io import atomic_dir, atomic_path
-from steerbench.metrics import headline_metric
+from steerbench.metrics import DEFAULT_REFERENCE, headline_metric
 from steerbench.results import collect
 from steerbench.strength.select import _baseline, choose_T
 from steerbench.stages.tables import task_summary
@@ -43,7 +43,7 @@ def _rule_value(summary: pd.DataFrame, key: tuple, T: float, rule: str, metric: 
 
 
 def choose(val_summary: pd.DataFrame, test_summary: pd.DataFrame, task: str, select: dict,
-           metric: str | None = None, reference: str = "NoSteer") -> pd.DataFrame:
+           metric: str | None = None, reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
     """The chosen T per (model, task, layer, method) from the validation summary, with, for
     comparison only, the T the same rule would pick on the test scores (test_T) and the
     rule's value on test at both. The test scores never influence `T`."""
@@ -70,7 +70,7 @@ def choose(val_summary: pd.DataFrame, test_summary: pd.DataFrame, task: str, sel
 
 
 def select_T(val_files: Iterable[str | os.PathLike], test_summary_file: str | os.PathLike, task: str,
-             out_csv: str | os.PathLike, select: dict, metric: str | None = None, reference: str = "NoSteer",
+             out_csv: str | os.PathLike, select: dict, metric: str | None = None, reference: str = DEFAULT_REFERENCE,
              n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Validation score files and the test summary (rule summarise) of one task -> the
     selection side file. Validation is summarised as the test split is (the task's own
@@ -94,7 +94,7 @@ def read_selection(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
 
 
 def tabulate_selected(summary_file: str | os.PathLike, selection_file: str | os.PathLike, task: str,
-                      methods: Sequence[str], out_csv, out_md, out_tex, reference: str = "NoSteer") -> pd.DataFrame:
+                      methods: Sequence[str], out_csv, out_md, out_tex, reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
     """One task's test summary (rule summarise) + its selection -> the task tables at the chosen T."""
     summary = read_summary(summary_file)
     return write_selected_task_tables(summary, read_selection([selection_file]), task, methods, methods,
@@ -102,7 +102,7 @@ def tabulate_selected(summary_file: str | os.PathLike, selection_file: str | os.
 
 
 def summary_selected(summary_files: Iterable[str | os.PathLike], selection_files: Sequence[str | os.PathLike],
-                     methods: Sequence[str], out_csv, out_md, out_tex, reference: str = "NoSteer",
+                     methods: Sequence[str], out_csv, out_md, out_tex, reference: str = DEFAULT_REFERENCE,
                      ours: Sequence[str] | None = None) -> pd.DataFrame:
     """Every task's test summary + the selections -> the cross-model summary at the chosen T."""
     summary = pd.concat([read_summary(f) for f in summary_files], ignore_index=True)
@@ -117,7 +117,7 @@ def summary_selected(summary_files: Iterable[str | os.PathLike], selection_files
 
 def plot_selected(test_files: Sequence[str], val_files: Sequence[str], selection_file: str, task: str,
                   methods: Sequence[str], out_dir: str, *, n_boot: int = 2000, seed: int = 0,
-                  reference: str = "NoSteer") -> list[Path]:
+                  reference: str = DEFAULT_REFERENCE) -> list[Path]:
     """Every figure of the task (steerbench.plots), its "<headline>_vs_T" figures showing
     validation and test, the chosen T marked."""
     from steerbench.plots_select import plot_val_test_task

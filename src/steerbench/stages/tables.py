@@ -8,6 +8,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from steerbench.metrics import DEFAULT_REFERENCE
 from steerbench.results import collect
 from steerbench.tables import (
     cross_model_summary,
@@ -25,7 +26,7 @@ def summarise_task(
     out: str | os.PathLike,
     n_boot: int = 2000,
     seed: int = 0,
-    reference: str = "NoSteer",
+    reference: str = DEFAULT_REFERENCE,
 ) -> pd.DataFrame:
     """Score files of one task -> its long summary (means, bootstrap CIs, paired tests,
     and the task's own cross-column rows), written to `out`; returns it."""
@@ -52,7 +53,7 @@ def tabulate(
     out_csv: str | os.PathLike,
     out_md: str | os.PathLike,
     out_tex: str | os.PathLike,
-    reference: str = "NoSteer",
+    reference: str = DEFAULT_REFERENCE,
 ) -> pd.DataFrame:
     """One task's summary -> its CSV/Markdown/LaTeX tables; returns the summary.
 
@@ -70,7 +71,7 @@ def tabulate_summary(
     out_csv: str | os.PathLike,
     out_md: str | os.PathLike,
     out_tex: str | os.PathLike,
-    reference: str = "NoSteer",
+    reference: str = DEFAULT_REFERENCE,
     ours: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Every task's summary -> the cross-model summary tables; returns the cross-model frame."""

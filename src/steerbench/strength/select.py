@@ -18,7 +18,7 @@ import math
 
 import pandas as pd
 
-from steerbench.metrics import get_metric
+from steerbench.metrics import DEFAULT_REFERENCE, get_metric
 
 RULES = ("best", "budget")
 GROUP = ["model", "task", "layer", "method"]
@@ -37,7 +37,7 @@ def _baseline(summary: pd.DataFrame, key: tuple, cost_metric: str, reference: st
 
 
 def choose_T(validation_summary: pd.DataFrame, rule: str, budget: float | None = None, *, metric: str | None = None,
-             cost_metric: str = "ppl", reference: str = "NoSteer") -> pd.DataFrame:
+             cost_metric: str = "ppl", reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
     """One row per (model, task, layer, method): T, rule, metric, value, cost, note."""
     if rule not in RULES:
         raise ValueError(f"strength selection rule {rule!r} is not one of {', '.join(RULES)}")

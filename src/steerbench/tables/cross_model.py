@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from steerbench.metrics import get_metric, headline_metric, is_ours, order_methods
+from steerbench.metrics import DEFAULT_REFERENCE, get_metric, headline_metric, is_ours, order_methods
 from steerbench.results import format_T
 from steerbench.tables.render import DAGGER, Grid, fmt_num, render_latex, render_markdown, write_csv, write_text
 
@@ -21,7 +21,7 @@ CROSS_COLUMNS = [
 
 
 def cross_model_summary(
-    summary: pd.DataFrame, method_order: Sequence[str] = (), reference: str = "NoSteer",
+    summary: pd.DataFrame, method_order: Sequence[str] = (), reference: str = DEFAULT_REFERENCE,
     ours: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Headline metric per (model, layer, task, method), and each method's gain over the best baseline.
@@ -129,7 +129,7 @@ def write_summary_tables(
     out_csv: str | os.PathLike,
     out_md: str | os.PathLike,
     out_tex: str | os.PathLike,
-    reference: str = "NoSteer",
+    reference: str = DEFAULT_REFERENCE,
 ) -> None:
     """Write the cross-model summary (from :func:`cross_model_summary`) as CSV, Markdown, LaTeX."""
     grid = cross_grid(cross, method_order, list(expected_methods), reference)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from steerbench.io import atomic_path
-from steerbench.metrics import all_metrics, get_metric, order_methods
+from steerbench.metrics import DEFAULT_REFERENCE, all_metrics, get_metric, order_methods
 from steerbench.results import format_T
 from steerbench.tables.summary import SUMMARY_COLUMNS
 
@@ -224,7 +224,7 @@ def write_task_tables(
     out_csv: str | os.PathLike,
     out_md: str | os.PathLike,
     out_tex: str | os.PathLike,
-    reference: str = "NoSteer",
+    reference: str = DEFAULT_REFERENCE,
 ) -> None:
     """Write one task's table as long CSV, Markdown and LaTeX (booktabs).
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from steerbench import stats
 from steerbench.io import atomic_path
-from steerbench.metrics import MetricSpec, metrics_for_sources
+from steerbench.metrics import DEFAULT_REFERENCE, MetricSpec, metrics_for_sources
 from steerbench.results import COLUMNS
 
 SUMMARY_COLUMNS = [
@@ -139,7 +139,7 @@ def _find_reference(runs: dict[tuple, dict], key: tuple, reference: str) -> dict
 
 def summarise(
     df: pd.DataFrame,
-    reference: str = "NoSteer",
+    reference: str = DEFAULT_REFERENCE,
     n_boot: int = 2000,
     seed: int = 0,
     alpha: float = 0.05,

@@ -26,10 +26,9 @@ import io
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from steerbench.integrity import check_csv_structure
 from steerbench.io import atomic_path, write_jsonl
@@ -46,6 +45,10 @@ from steerbench.tasks.sources import (
     source_kind,
 )
 
+# pandas is imported where it is used: every job that imports a task would pay ~0.5 s for it.
+if TYPE_CHECKING:
+    import pandas as pd
+
 COMPETITION = "jigsaw-unintended-bias-in-toxicity-classification"
 JIGSAW_FILE = "jigsaw/train.csv"
 RTP_FILE = "rtp/prompts.jsonl"
@@ -61,6 +64,8 @@ MANUAL_JIGSAW = (
 
 def normalise_jigsaw(df: pd.DataFrame, where: str) -> pd.DataFrame:
     """id, comment_text, toxicity (float in [0, 1]); bad scores raise naming the row."""
+    import pandas as pd
+
     if "toxicity" not in df.columns and "target" in df.columns:
         df = df.rename(columns={"target": "toxicity"})  # the competition's train.csv
     require_columns(df.columns, ["comment_text", "toxicity"], where)
@@ -79,6 +84,8 @@ def normalise_jigsaw(df: pd.DataFrame, where: str) -> pd.DataFrame:
 
 
 def read_jigsaw_source(path: Path, where: str) -> pd.DataFrame:
+    import pandas as pd
+
     if path.suffix == ".zip":
         # The competition zip holds all_data.csv (`toxicity`; what the official code reads)
         # and train.csv (column `target`, a subset): all_data.csv first.
@@ -125,6 +132,8 @@ def jigsaw_from_rtp(rtp_files: list[str | os.PathLike], out_csv: str | os.PathLi
     A stand-in for tests and CI where the Kaggle data cannot be had: every prompt and
     continuation with a Perspective toxicity score becomes one comment. Returns the rows.
     """
+    import pandas as pd
+
     rows = []
     for f, path in enumerate(rtp_files):
         records = read_rows(require_file(path, "jigsaw_from_rtp"))
@@ -150,6 +159,8 @@ def _official_even_sample(df: pd.DataFrame, n_per_bin: int, n_bins: int) -> pd.D
     """preprocess_jigsaw.py:24-95: n_bins equal bins from the class's min to its max, each
     [lo, hi) but the last [lo, hi]; n_per_bin drawn by DataFrame.sample with the fixed seed,
     or the whole bin when it holds fewer; bins concatenated in order."""
+    import pandas as pd
+
     edges = np.linspace(df["toxicity"].min(), df["toxicity"].max(), n_bins + 1)
     parts = []
     for i in range(n_bins):
@@ -167,6 +178,8 @@ def official_jigsaw_sample(df: pd.DataFrame, n_per_bin: int, n_bins: int = 5) ->
     sampled evenly over its own toxicity range (_official_even_sample), the non-toxic class
     first, then the toxic (format_dataset.py:4-5), rows repeating text and score dropped
     (:14-18). The order fixes which positive meets which negative in paired steerers (RepE)."""
+    import pandas as pd
+
     df = df[~df["comment_text"].duplicated(keep="first")]
     toxic = _official_even_sample(df[df["toxicity"] > THRESHOLD], n_per_bin, n_bins)
     non_toxic = _official_even_sample(df[df["toxicity"] <= THRESHOLD], n_per_bin, n_bins)
@@ -201,6 +214,8 @@ def _official_rtp_toxic_shuffled(rows: list[dict], ppl: list[float | None], n_te
                                  n_bins: int, max_ppl: float) -> pd.DataFrame:
     """The toxic class of the official RTP selection in its shuffled order (official_rtp_test):
     train part, then the val part, then the test part, `n_test` rows each of the last two."""
+    import pandas as pd
+
     import random
 
     if len(ppl) != len(rows):
