@@ -193,3 +193,16 @@ open({str(out)!r}, "w").write(json.dumps(seen))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads(out.read_text()) == {"torch_after_light": False, "threads": threads}
+
+
+def test_model_jobs_do_not_import_pandas():
+    """pandas costs ~0.5 s per job; the model stages (extraction, fit, generation, scoring)
+    import the tasks but read no CSV, so they must not pay it. A fresh interpreter, as a job is."""
+    import subprocess
+    import sys
+
+    code = ("import sys, steerbench.stages.extract, steerbench.stages.fit_data, steerbench.stages.generate, "
+            "steerbench.stages.score; print('pandas' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "False"
