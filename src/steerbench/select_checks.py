@@ -8,7 +8,6 @@ Each error names the key and the fix in one line.
 from __future__ import annotations
 
 from steerbench.config_checks import ConfigError
-from steerbench.metrics import DEFAULT_REFERENCE
 
 
 def task_metrics(config: dict, task: str) -> list[str]:
@@ -61,7 +60,7 @@ def check_select_config(config: dict) -> None:
                 f"({', '.join(config['tasks'][task]['scorers'])}); add the scorer that makes it (ppl: quality) "
                 f"or set select_T.cost_metric to one of {', '.join(produced)}"
             )
-    reference = config.get("reference", DEFAULT_REFERENCE)
+    reference = config["reference"]  # filled in by validate_config (common.smk) before this runs
     if rule == "budget" and reference not in config["methods"]:
         raise ConfigError(f"select_T: rule 'budget' measures the cost against the reference method {reference!r}; "
                           f"add it to `methods` (e.g. NoSteer: {{steerer: NoSteer, T: [0]}})")
