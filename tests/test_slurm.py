@@ -180,10 +180,10 @@ def _job_counts(output: str, kind: str = "rule") -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, request):
+def runs(tmp_path_factory, request, gguf_models):
     """The same config and target, once through SLURM and once locally."""
     _require_slurm()
-    slurm_wd = make_workdir(tmp_path_factory.mktemp("slurm") / "wd", CI_CONFIG)
+    slurm_wd = make_workdir(tmp_path_factory.mktemp("slurm") / "wd", CI_CONFIG, gguf_models=gguf_models)
     cfg = ("--configfile", f"config/{CI_CONFIG}")  # last: --configfile takes every word after it
 
     # A dry run prints every job as `rule X:`; the real run prints the jobs it keeps on
@@ -199,7 +199,7 @@ def runs(tmp_path_factory, request):
         if CI_CONFIG == "ci.yaml":  # the whole DAG of ci.yaml, run locally once per session
             local_wd = request.getfixturevalue("ci_run")
         else:
-            local_wd = make_workdir(tmp_path_factory.mktemp("local") / "wd", CI_CONFIG)
+            local_wd = make_workdir(tmp_path_factory.mktemp("local") / "wd", CI_CONFIG, gguf_models=gguf_models)
             res_local = snakemake(local_wd, TARGET, "--cores", "2", *cfg, timeout=RUN_TIMEOUT_S)
             assert res_local.returncode == 0, res_local.stdout[-6000:] + res_local.stderr[-6000:]
         res = slurm_run.result()

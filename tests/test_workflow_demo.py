@@ -21,8 +21,9 @@ TASKS = ("truthfulqa", "ultrafeedback", "toxicity", "refusal")
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    wd = make_workdir(tmp_path_factory.mktemp("demo") / "wd")
+def demo_run(tmp_path_factory, gguf_models):
+    # `make demo` in a fresh clone, its model already converted by the rule (conftest.gguf_models)
+    wd = make_workdir(tmp_path_factory.mktemp("demo") / "wd", gguf_models=gguf_models)
     res = snakemake(wd, "--cores", "2", timeout=2700)  # ~13 min in CI on a loaded day
     assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
     return wd

@@ -14,11 +14,14 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
-def make_workdir(tmp: Path, config: str | None = None, overrides: dict | None = None) -> Path:
+def make_workdir(tmp: Path, config: str | None = None, overrides: dict | None = None,
+                 gguf_models: Path | None = None) -> Path:
     """A working directory holding the workflow (linked) and a copy of its configs.
 
     `config` names a file in config/; its relative `../shared/...` paths are made absolute
     so the copy works outside the repository. `overrides` are deep-merged into it.
+    `gguf_models`: a `resources/models/gguf` folder that convert_model already filled
+    (conftest's `gguf_models`); its files are hard-linked in, so no run converts again.
     """
     tmp.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "workflow", "profiles"):
@@ -26,6 +29,8 @@ def make_workdir(tmp: Path, config: str | None = None, overrides: dict | None = 
     (tmp / "resources").mkdir(exist_ok=True)
     os.symlink(REPO / "resources" / "demo", tmp / "resources" / "demo")
     shutil.copytree(REPO / "config", tmp / "config")
+    if gguf_models is not None:
+        shutil.copytree(gguf_models, tmp / "resources" / "models" / "gguf", copy_function=os.link)
     if config:
         text = (REPO / "config" / config).read_text()
         text = text.replace("../shared/", str(REPO.parent / "shared") + "/")
