@@ -6,7 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 # pytest-xdist workers: the workflow runs leave a core idle at times (DAG heads and tails,
-# one-job stages, the SLURM chain) and most short tests use one (tests/conftest.py groups them).
+# one-job stages, the SLURM chain) and most short tests use one. pyproject's --dist keeps a
+# module on one worker; tests/conftest.py queues the longest modules first.
 TEST_WORKERS ?= 2
 
 .PHONY: demo test setup clean dryrun
